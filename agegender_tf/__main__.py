@@ -1,0 +1,5 @@
+import sys
+
+from agegender_tf.cli import main
+
+sys.exit(main())
