@@ -1,0 +1,41 @@
+"""Output heads shared by the builders: named after their task, float32 under mixed precision.
+
+Contract (all helpers): ``"gender"`` softmax over 2 classes (0 female, 1 male), ``"age_group"``
+softmax over a binning's classes, ``"age"`` one linear unit in years.
+"""
+
+from __future__ import annotations
+
+import keras
+
+TASKS = ("gender", "age_group", "age")
+
+
+def head_units(task: str, num_classes: int | None) -> int:
+    """Units of a task's output layer; checks the task name and the class count."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if task == "age":
+        if num_classes not in (None, 1):
+            raise ValueError(f"task 'age' is a regression with one output, got num_classes={num_classes}")
+        return 1
+    if task == "gender":
+        num_classes = 2 if num_classes is None else num_classes
+        if num_classes != 2:
+            raise ValueError(f"task 'gender' has 2 classes (female, male), got num_classes={num_classes}")
+        return 2
+    if num_classes is None or num_classes < 2:
+        raise ValueError(f"task 'age_group' needs num_classes >= 2 (the binning's class count), got {num_classes}")
+    return int(num_classes)
+
+
+def task_head(features, task: str, num_classes: int | None = None, kernel_initializer="glorot_uniform"):
+    """Dense output layer named ``task``: softmax for classes, linear for ``"age"``; dtype float32."""
+    units = head_units(task, num_classes)
+    return keras.layers.Dense(
+        units,
+        activation="linear" if task == "age" else "softmax",
+        kernel_initializer=kernel_initializer,
+        dtype="float32",
+        name=task,
+    )(features)
