@@ -1,0 +1,83 @@
+"""Training wrapper: the papers' optimizers and callbacks, and resume after a crash (BackupAndRestore)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from agegender_tf.experiments import train as train_module
+from agegender_tf.experiments.train import make_optimizer, set_seed, train
+
+
+def tiny_model():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Flatten()(inputs)
+    outputs = keras.layers.Dense(2, activation="softmax", name="gender")(x)
+    return keras.Model(inputs, outputs)
+
+
+def tiny_data(seed=0, n=32):
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 8, 8, 3), dtype=np.float32)
+    y = (x.mean(axis=(1, 2, 3)) > 0.5).astype(int)
+    return x, y
+
+
+class CrashAfterEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("simulated crash")
+
+
+def fit(out_dir, epochs, extra=()):
+    set_seed(1)
+    x, y = tiny_data()
+    train_ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    val_ds = tf.data.Dataset.from_tensor_slices((x[:8], y[:8])).batch(8)
+    return train(tiny_model(), train_ds, val_ds, optimizer={"name": "adam", "learning_rate": 1e-3},
+                 callbacks={"early_stopping": {"monitor": "val_loss", "patience": 50}}, epochs=epochs,
+                 out_dir=out_dir, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                 extra_callbacks=extra, verbose=0)
+
+
+def test_crash_then_rerun_resumes_from_next_epoch(tmp_path):
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        fit(tmp_path, epochs=4, extra=[CrashAfterEpoch(1)])
+    after_crash = pd.read_csv(tmp_path / "history.csv")
+    assert after_crash["epoch"].tolist() == [0, 1]
+    assert train_module.resuming(tmp_path)
+    history = fit(tmp_path, epochs=4)
+    assert history["epoch"].tolist() == [0, 1, 2, 3]
+    assert (tmp_path / "best.keras").exists()
+    assert not train_module.resuming(tmp_path)  # backup deleted after a finished run
+
+
+def test_fresh_run_starts_a_new_history(tmp_path):
+    fit(tmp_path, epochs=2)
+    history = fit(tmp_path, epochs=2)
+    assert history["epoch"].tolist() == [0, 1]
+
+
+def test_sgd_step_schedule_drops_after_the_iteration():
+    optimizer = make_optimizer({"name": "sgd", "learning_rate": 1e-3, "momentum": 0.9,
+                                "step_at_iteration": 10000, "step_to": 1e-4})
+    schedule = optimizer._learning_rate
+    assert float(schedule(9999)) == pytest.approx(1e-3)
+    assert float(schedule(10001)) == pytest.approx(1e-4)
+
+
+def test_unknown_optimizer_is_named():
+    with pytest.raises(ValueError, match="lbfgs"):
+        make_optimizer({"name": "lbfgs", "learning_rate": 1.0})
+
+
+def test_nadam_and_adam_rates():
+    assert isinstance(make_optimizer({"name": "nadam", "learning_rate": 1e-3}), keras.optimizers.Nadam)
+    assert float(make_optimizer({"name": "adam", "learning_rate": 1e-3}).learning_rate) == pytest.approx(1e-3)
