@@ -1,0 +1,136 @@
+"""Non-deep baselines of seed 000 sec. VII (Table I): SVM and K-Means, as scikit-learn pipelines.
+
+Both take images as an array ``(N, H, W, 3)`` and features either from raw pixels
+(``PixelFeatures``: resized, flattened, 0..255 scaled to [0, 1]) or from a Keras model's penultimate layer
+(``KerasFeatures``). K-Means is unsupervised, so ``KMeansClassifier`` maps every cluster to the
+majority training label inside it; it can then be scored with accuracy, precision, recall and F1
+like the other models of Table I.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.cluster import KMeans
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+
+def _check_images(images) -> np.ndarray:
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"expected images of shape (N, H, W, 3), got {images.shape}")
+    return images
+
+
+class PixelFeatures(TransformerMixin, BaseEstimator):
+    """Raw pixels as features: each 0..255 image resized to ``size`` (H, W), flattened, divided by 255."""
+
+    def __init__(self, size=(32, 32), grayscale=False):
+        self.size = size
+        self.grayscale = grayscale
+
+    def fit(self, images, y=None):
+        _check_images(images)
+        return self
+
+    def transform(self, images):
+        images = _check_images(images)
+        height, width = self.size
+        rows = []
+        for image in images:
+            image = np.asarray(image, dtype=np.float32)
+            resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+            if self.grayscale:
+                resized = cv2.cvtColor(resized, cv2.COLOR_RGB2GRAY)
+            rows.append(resized.reshape(-1))
+        return np.stack(rows) / 255.0
+
+
+class KerasFeatures(TransformerMixin, BaseEstimator):
+    """Features from a Keras model's layer (default: the penultimate layer's output), flattened.
+
+    Images must already be preprocessed for ``model`` (see ``agegender_tf.models.preprocessing``).
+    """
+
+    def __init__(self, model, layer=None, batch_size=64):
+        self.model = model
+        self.layer = layer
+        self.batch_size = batch_size
+
+    def _extractor(self):
+        import keras
+
+        layer = self.model.get_layer(self.layer) if self.layer else self.model.layers[-2]
+        return keras.Model(self.model.inputs, layer.output, name=f"{self.model.name}_features")
+
+    def fit(self, images, y=None):
+        _check_images(images)
+        return self
+
+    def transform(self, images):
+        images = _check_images(images).astype(np.float32)
+        features = self._extractor().predict(images, batch_size=self.batch_size, verbose=0)
+        return np.asarray(features, dtype=np.float32).reshape(len(images), -1)
+
+
+class KMeansClassifier(ClassifierMixin, BaseEstimator):
+    """K-Means whose clusters vote: each cluster predicts the majority training label of its members."""
+
+    def __init__(self, n_clusters=8, seed=None):
+        self.n_clusters = n_clusters
+        self.seed = seed
+
+    def fit(self, features, y):
+        y = np.asarray(y)
+        if len(y) != len(features):
+            raise ValueError(f"{len(features)} samples but {len(y)} labels")
+        if len(y) < self.n_clusters:
+            raise ValueError(f"K-Means with {self.n_clusters} clusters needs at least as many samples, got {len(y)}")
+        self.classes_ = np.unique(y)
+        self.kmeans_ = KMeans(n_clusters=self.n_clusters, n_init=10, random_state=self.seed).fit(features)
+        overall_majority = self.classes_[np.argmax([(y == c).sum() for c in self.classes_])]
+        self.cluster_labels_ = np.full(self.n_clusters, overall_majority, dtype=y.dtype)
+        for cluster in range(self.n_clusters):
+            members = y[self.kmeans_.labels_ == cluster]
+            if len(members):
+                values, counts = np.unique(members, return_counts=True)
+                self.cluster_labels_[cluster] = values[np.argmax(counts)]
+        return self
+
+    def predict(self, features):
+        return self.cluster_labels_[self.kmeans_.predict(features)]
+
+
+def _features(features, size, model, layer):
+    if features == "pixels":
+        return PixelFeatures(size=size)
+    if features == "cnn":
+        if model is None:
+            raise ValueError("features='cnn' needs a Keras model (its penultimate layer gives the features)")
+        return KerasFeatures(model, layer=layer)
+    raise ValueError(f"features must be 'pixels' or 'cnn', got {features!r}")
+
+
+def svm_baseline(features="pixels", size=(32, 32), model=None, layer=None, kernel="rbf", C=1.0, seed=None):
+    """SVM baseline of seed 000 Table I: features -> standardisation -> ``SVC``."""
+    return Pipeline(
+        [
+            ("features", _features(features, size, model, layer)),
+            ("scale", StandardScaler()),
+            ("svm", SVC(kernel=kernel, C=C, random_state=seed)),
+        ]
+    )
+
+
+def kmeans_baseline(n_clusters=8, features="pixels", size=(32, 32), model=None, layer=None, seed=None):
+    """K-Means baseline of seed 000 Table I: features -> standardisation -> ``KMeansClassifier``."""
+    return Pipeline(
+        [
+            ("features", _features(features, size, model, layer)),
+            ("scale", StandardScaler()),
+            ("kmeans", KMeansClassifier(n_clusters=n_clusters, seed=seed)),
+        ]
+    )
