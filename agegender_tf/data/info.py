@@ -1,0 +1,89 @@
+"""Where to obtain each dataset, its licence, the layout to unpack and the counts to expect.
+
+Used by ``agegender data summarize`` when a root is missing; ``data_manifests/<dataset>/README.md``
+says the same at more length. Counts are the publishers' (or the papers') figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agegender_tf.paths import DATA_ENV
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    title: str
+    page: str
+    licence: str
+    layout: str
+    counts: str
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    info.name: info
+    for info in (
+        DatasetInfo(
+            "utkface", "UTKFace (Aligned & Cropped Faces)", "https://susanqq.github.io/UTKFace/",
+            "non-commercial research use only; image copyright stays with the original owners",
+            "<root>/UTKFace/[age]_[gender]_[race]_[date&time].jpg.chip.jpg "
+            "(or <root> is the UTKFace folder itself); gender 0 = male, 1 = female",
+            "23,708 JPEG files, 200x200, ages 0-116",
+        ),
+        DatasetInfo(
+            "adience", "Adience benchmark (unfiltered faces for gender and age classification)",
+            "https://talhassner.github.io/home/projects/Adience/Adience-data.html",
+            "research use under the dataset page's terms (registration); Flickr images under Creative Commons",
+            "<root>/fold_{0..4}_data.txt and <root>/faces/<user_id>/coarse_tilt_aligned_face.<face_id>.<image> "
+            "(or <root>/aligned/<user_id>/landmark_aligned_face.<face_id>.<image>)",
+            "19,370 fold rows in 5 subject-exclusive folds; 26,580 images of 2,284 subjects published",
+        ),
+        DatasetInfo(
+            "imdb_wiki", "IMDB-WIKI (faces only)", "https://data.vision.ee.ethz.ch/cvl/rrothe/imdb-wiki/",
+            "academic research use only",
+            "<root>/imdb_crop/<00..99>/*.jpg with imdb_crop/imdb.mat; <root>/wiki_crop/<00..99>/*.jpg with "
+            "wiki_crop/wiki.mat",
+            "460,723 IMDB + 62,328 Wikipedia face images (523,051)",
+        ),
+        DatasetInfo(
+            "celeba", "CelebFaces Attributes (CelebA)", "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html",
+            "non-commercial research and educational use only",
+            "<root>/img_align_celeba/*.jpg with <root>/list_attr_celeba.txt (official), or "
+            "<root>/{Train,Validate,Test}/{Female,Male}/*.jpg (seed 003's gender folders)",
+            "202,599 images of 10,177 identities, 40 attributes incl. Male",
+        ),
+        DatasetInfo(
+            "fgnet", "FG-NET Aging database", "https://yanweifu.github.io/FG_NET_data/",
+            "research use; see the dataset page",
+            "<root>/images/<SSS>A<AA>[a-z].JPG, e.g. images/001A02.JPG (subject 001, age 2)",
+            "1,002 images of 82 subjects, ages 0-69",
+        ),
+        DatasetInfo(
+            "afad", "Asian Face Age Dataset (AFAD)", "https://afad-dataset.github.io/",
+            "research use; see the dataset page",
+            "<root>/<age>/<111|112>/<image>.jpg (111 = male, 112 = female)",
+            "164,432 images (AFAD-Full), ages 15-75; AFAD-Lite 59,344 images, ages 15-40",
+        ),
+    )
+}
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise KeyError(f"no information on dataset {name!r}; known: {sorted(DATASETS)}") from None
+
+
+def how_to_obtain(name: str) -> str:
+    """A few lines telling a user where to get dataset ``name`` and how to unpack it."""
+    info = dataset_info(name)
+    return (
+        f"{info.title}\n"
+        f"  page:    {info.page}\n"
+        f"  licence: {info.licence}\n"
+        f"  layout:  {info.layout}\n"
+        f"  counts:  {info.counts}\n"
+        f"  then pass --root <folder> or set {DATA_ENV} to a folder holding {name}/"
+    )
