@@ -1,0 +1,112 @@
+"""Adience reader on published-layout fixtures and on the real fold files (when present)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from agegender_tf.binning import ADIENCE8
+from agegender_tf.data import read_dataset, validate_manifest
+from agegender_tf.data.adience import map_age_label, read
+from agegender_tf.paths import DatasetNotFoundError
+from tests.fixtures import write_jpeg
+
+HEADER = ("user_id\toriginal_image\tface_id\tage\tgender\tx\ty\tdx\tdy\ttilt_ang\t"
+          "fiducial_yaw_angle\tfiducial_score")
+# fold -> rows of (user, image, face_id, age, gender); fold k holds users of fold k only.
+ROWS = {
+    0: [("111@N01", "a_o.jpg", 1, "(25, 32)", "f"), ("111@N01", "b_o.jpg", 2, "(38, 42)", "m"),
+        ("111@N01", "c_o.jpg", 3, "35", "u"), ("111@N01", "d_o.jpg", 4, "None", "")],
+    1: [("222@N02", "e_o.jpg", 1, "None", "m"), ("222@N02", "f_o.jpg", 2, "(60, 100)", "")],
+    2: [("333@N03", "g_o.jpg", 1, "(0, 2)", "f")],
+    3: [("444@N04", "h_o.jpg", 1, "(8, 12)", "m")],
+    4: [("555@N05", "i_o.jpg", 1, "(48, 53)", "f")],
+}
+
+
+def write_adience(root, variant="faces", with_images=("a_o.jpg", "b_o.jpg", "g_o.jpg"), extra_line=None):
+    folder, prefix = {"faces": ("faces", "coarse_tilt_aligned_face"),
+                      "aligned": ("aligned", "landmark_aligned_face")}[variant]
+    for fold, rows in ROWS.items():
+        lines = [HEADER] + ["\t".join([u, i, str(f), a, g, "0", "0", "100", "100", "0", "0", "50"])
+                            for u, i, f, a, g in rows]
+        if extra_line and fold == 0:
+            lines.append(extra_line)
+        (root / f"fold_{fold}_data.txt").write_text("\n".join(lines))  # no final newline, like the real files
+        for seed, (user, image, face_id, _, _) in enumerate(rows):
+            if image in with_images:
+                write_jpeg(root / folder / user / f"{prefix}.{face_id}.{image}", size=32, seed=seed)
+    return root
+
+
+def test_age_label_policy():
+    assert map_age_label("(25, 32)") == ("(25, 32)", 28.5, False, "official")
+    assert map_age_label("(38, 42)") == ("(38, 43)", 40.5, False, "off_grid_range")
+    assert map_age_label("(27, 32)")[0] == "(25, 32)"
+    assert map_age_label("35") == ("(38, 43)", 35.0, True, "bare_number")
+    assert map_age_label("13")[0] == "(8, 12)"
+    group, age, _, kind = map_age_label("None")
+    assert group is None and math.isnan(age) and kind == "none"
+    assert map_age_label("old")[3] == "unparseable"
+
+
+@pytest.mark.parametrize("variant", ["faces", "aligned"])
+def test_reader_maps_labels_marks_images_and_drops_unlabelled_rows(tmp_path, variant):
+    result = read(write_adience(tmp_path, variant))
+    manifest = validate_manifest(result.manifest).set_index("original_image")
+    assert len(manifest) == 8 and result.dropped_counts() == {"no usable age or gender label": 1}
+    assert "d_o.jpg" not in manifest.index
+    assert manifest.loc["b_o.jpg", "age_group"] == "(38, 43)" and manifest.loc["b_o.jpg", "gender"] == "male"
+    assert pd.isna(manifest.loc["c_o.jpg", "gender"]) and manifest.loc["c_o.jpg", "age"] == 35.0
+    assert pd.isna(manifest.loc["e_o.jpg", "age_group"]) and manifest.loc["e_o.jpg", "fold"] == 1
+    assert set(manifest["age_group"].dropna()) <= set(ADIENCE8.labels)
+    assert sorted(manifest.index[manifest["image_found"]]) == ["a_o.jpg", "b_o.jpg", "g_o.jpg"]
+    prefix = "coarse_tilt_aligned_face" if variant == "faces" else "landmark_aligned_face"
+    assert manifest.loc["a_o.jpg", "path"].endswith(f"{variant}/111@N01/{prefix}.1.a_o.jpg")
+    assert (manifest["subject"] == manifest["user_id"]).all()
+    notes = result.notes
+    assert (notes["variant"], notes["fold_rows"], notes["images_found"], notes["images_missing"]) == (
+        variant, 9, 3, 5)
+    assert notes["age_labels"] == {"bare_number": 1, "none": 2, "off_grid_range": 1, "official": 5}
+    assert notes["gender_labels"] == {"blank": 2, "f": 3, "m": 3, "u": 1}
+    assert {"label": "(38, 42)", "group": "(38, 43)", "rows": 1} in notes["age_mappings"]
+
+
+def test_bad_fold_line_is_dropped_with_its_line_number_or_raises_when_strict(tmp_path):
+    write_adience(tmp_path, extra_line="999@N09\tbroken_line")
+    result = read(tmp_path)
+    assert result.dropped_counts()["malformed fold line (2 fields, expected 12)"] == 1
+    assert any(item.endswith("fold_0_data.txt line 6") for item in result.dropped["item"])
+    with pytest.raises(ValueError, match="fold_0_data.txt line 6: malformed"):
+        read(tmp_path, strict=True)
+
+
+def test_missing_column_missing_fold_and_missing_root_raise(tmp_path):
+    write_adience(tmp_path)
+    fold = tmp_path / "fold_3_data.txt"
+    fold.write_text(fold.read_text().replace("\tgender\t", "\tsex\t", 1))
+    with pytest.raises(ValueError, match=r"fold_3_data.txt: header lacks column\(s\) \['gender'\]"):
+        read(tmp_path)
+    fold.write_text("")
+    with pytest.raises(ValueError, match="fold_3_data.txt: empty fold file"):
+        read(tmp_path)
+    fold.unlink()
+    with pytest.raises(DatasetNotFoundError, match="lacks \\['fold_3_data.txt'\\]"):
+        read(tmp_path)
+    with pytest.raises(DatasetNotFoundError, match="does not exist"):
+        read(tmp_path / "nowhere")
+
+
+def test_real_adience_keeps_every_fold_row_or_names_why(adience_root):
+    result = read_dataset("adience", adience_root)
+    manifest = validate_manifest(result.manifest)
+    lines = sum(len((adience_root / f"fold_{k}_data.txt").read_text().splitlines()) - 1 for k in range(5))
+    assert result.notes["fold_rows"] == lines == len(manifest) + len(result.dropped)
+    assert set(manifest["age_group"].dropna()) <= set(ADIENCE8.labels)
+    assert (manifest.groupby("subject")["fold"].nunique() == 1).all()  # official folds are subject-exclusive
+    crops = list((adience_root / "faces").glob("*/coarse_tilt_aligned_face.*"))
+    assert result.notes["images_found"] == int(manifest["image_found"].sum()) == len(crops)
+    assert result.notes["images_missing"] == len(manifest) - len(crops)
+    assert manifest["age_group"].notna().sum() + manifest["gender"].notna().sum() >= len(manifest)
