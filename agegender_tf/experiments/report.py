@@ -121,7 +121,7 @@ def render_figures(out_dir) -> list[Path]:
             captions_true.append(_caption(row, labels, "true"))
             captions_pred.append(_caption(row, labels, "pred"))
         plots.face_grid(main_rows["path"].tolist(), captions_true, captions_pred,
-                        title="test faces: true (top) / predicted (bottom)")
+                        title="test faces: true (first line) / predicted (second line)")
         paths.append(plots.save_fig("test_faces", folder))
     if len(result["models"]) > 1:
         for task in labels:

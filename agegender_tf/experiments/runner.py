@@ -56,7 +56,7 @@ def task_labels(preset: Preset) -> dict[str, list[str] | None]:
 # ---------------------------------------------------------------------------------------------- data
 def load_data(preset: Preset, data_root: str | Path, seed: int) -> tuple[dict[str, pd.DataFrame], dict]:
     """Read the preset's dataset and split it into train/val/test manifests; return them and the counts."""
-    from agegender_tf.data import read_dataset, splits
+    from agegender_tf.data import read_dataset
 
     root = Path(data_root) / preset.dataset
     if not root.exists():
@@ -64,16 +64,40 @@ def load_data(preset: Preset, data_root: str | Path, seed: int) -> tuple[dict[st
     result = read_dataset(preset.dataset, root)
     manifest = result.manifest
     counts = {"read": int(len(manifest)), "dropped_by_reader": result.dropped_counts()}
-    kind = preset.split.get("kind", "committed")
-    if kind == "committed":
-        parts = splits.committed_parts(manifest, preset.dataset)
-    elif kind == "holdout":
-        parts = splits.holdout_parts(manifest, test_size=float(preset.split.get("test_size", 0.3)), seed=seed)
-    else:
-        raise ValueError(f"preset {preset.name}: unknown split kind {kind!r}")
+    parts = split_manifest(manifest, preset, seed)
     parts = _limit(parts, preset.max_train_images, seed)
     counts.update({name: int(len(frame)) for name, frame in parts.items()})
     return parts, counts
+
+
+def split_manifest(manifest: pd.DataFrame, preset: Preset, seed: int) -> dict[str, pd.DataFrame]:
+    """train/val/test manifests by the preset's split.
+
+    ``committed``: the split file under ``data_manifests/<dataset>/`` (same test faces for every user).
+    ``holdout``: a seeded stratified holdout (seed 003's 70:30, stratified by gender x age group),
+    then ``val_size`` of the training part (default 0.1) for validation, stratified the same way.
+    """
+    kind = preset.split.get("kind", "committed")
+    if kind == "committed":
+        from agegender_tf.data import splits
+
+        joined = splits.load_committed_split(manifest, preset.dataset)
+        joined = joined[0] if isinstance(joined, tuple) else joined
+        return {name: joined[joined["split"] == name].reset_index(drop=True) for name in ("train", "val", "test")}
+    if kind != "holdout":
+        raise ValueError(f"preset {preset.name}: unknown split kind {kind!r} (committed or holdout)")
+    from sklearn.model_selection import train_test_split
+
+    binning = get_binning_or_none(preset.binning)
+    strata = manifest["gender"].astype(str)
+    if binning is not None:
+        strata = strata + "_" + pd.Series(np.asarray(binning.to_class(manifest["age"].to_numpy(float))), index=manifest.index).astype(str)
+    train_part, test = train_test_split(manifest, test_size=float(preset.split.get("test_size", 0.3)),
+                                        stratify=strata, random_state=seed)
+    train_part, val = train_test_split(train_part, test_size=float(preset.split.get("val_size", 0.1)),
+                                       stratify=strata.loc[train_part.index], random_state=seed)
+    return {"train": train_part.reset_index(drop=True), "val": val.reset_index(drop=True),
+            "test": test.reset_index(drop=True)}
 
 
 def _limit(parts: dict[str, pd.DataFrame], max_train: int | None, seed: int) -> dict[str, pd.DataFrame]:
@@ -180,9 +204,11 @@ def train_one(preset: Preset, model_name: str, builder: str, model_args: dict, t
     set_seed(seed)
     model = models.build(builder, **kwargs)
     loss, metrics = losses_and_metrics(tuple(tasks))
+    weights = {t: preset.loss_weights[t] for t in tasks if t in preset.loss_weights} if len(tasks) > 1 else None
     started = time.time()
     train(model, datasets["train"], datasets["val"], optimizer=preset.optimizer, callbacks=preset.callbacks,
-          epochs=preset.epochs, out_dir=run_dir, loss=loss, metrics=metrics, verbose=verbose)
+          epochs=preset.epochs, out_dir=run_dir, loss=loss, metrics=metrics, loss_weights=weights or None,
+          verbose=verbose)
     model = keras.saving.load_model(run_dir / "best.keras")
     done.write_text(json.dumps({"seconds": round(time.time() - started, 1), "params": int(model.count_params())}))
     return model, datasets, usable, dropped

@@ -1,0 +1,163 @@
+"""Write the five paper notebooks from one template so they stay consistent.
+
+    python notebooks/build_notebooks.py
+
+Each notebook is thin: Colab preamble, a ``parameters`` cell, then the paper's steps as calls into
+``agegender_tf`` with prose, an "Interpretation" section and a "Paper vs this kit" table. Smoke mode
+is on unless ``AGEGENDER_SMOKE=0`` (CI runs all five in smoke mode); papermill users can inject the
+tagged ``parameters`` cell instead. Notebooks are written without outputs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from agegender_tf.experiments.presets import PRESETS, Preset
+
+HERE = Path(__file__).resolve().parent
+COLAB = "https://colab.research.google.com/github/agegender-tf/agegender-tf/blob/main/notebooks/{name}.ipynb"
+
+
+def _md_table(rows, header):
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def notebook(preset: Preset):
+    name = preset.name
+    paper_rows = [(r["model"], r["task"], r["metric"], r["value"], r["source"]) for r in preset.paper_numbers]
+    paper_table = (_md_table(paper_rows, ("model", "task", "metric", "paper", "source")) if paper_rows
+                   else "The source document reports no numbers of its own for this method.")
+    interpretation = "\n".join(f"{i}. **Paper:** {a}  \n   **This kit:** {c}" for i, (a, c) in enumerate(preset.interpretation, 1))
+    cells = [
+        new_markdown_cell(
+            f"# {preset.title}\n\n"
+            f"<a href=\"{COLAB.format(name=name)}\" target=\"_parent\"><img "
+            "src=\"https://colab.research.google.com/assets/colab-badge.svg\" alt=\"Open In Colab\"/></a>\n\n"
+            f"Replication of seed document `{preset.seed_document}` with the `{name}` preset of **agegender-tf**.\n"
+            f"Paper datasets: {', '.join(preset.paper_datasets)}. Dataset used here: **{preset.dataset}**. "
+            f"{preset.dataset_note}"),
+        new_markdown_cell("## Setup\nIn Colab, install the kit from its repository; elsewhere it is already installed."),
+        new_code_cell(
+            "import sys\n"
+            "IN_COLAB = \"google.colab\" in sys.modules\n"
+            "if IN_COLAB:\n"
+            "    %pip install -q \"git+https://github.com/agegender-tf/agegender-tf.git\""),
+        new_code_cell(
+            "import os\n"
+            "import keras\n"
+            "import tensorflow as tf\n"
+            "import agegender_tf\n"
+            "print(\"agegender_tf\", agegender_tf.__version__, \"| TensorFlow\", tf.__version__, \"| Keras\", keras.__version__)\n"
+            "gpus = tf.config.list_physical_devices(\"GPU\")\n"
+            "print(\"GPU:\", gpus if gpus else \"none (CPU only: keep SMOKE = True or expect a long run)\")"),
+        new_markdown_cell(
+            "## Parameters\n`SMOKE` shrinks the run (a few hundred images, small images, 1-2 epochs); set "
+            "`AGEGENDER_SMOKE=0` or edit the cell for the paper's scale. `IMAGE_SIZE`/`EPOCHS` of None keep the "
+            "preset's values."),
+        new_code_cell(
+            "DATA_ROOT = os.environ.get(\"AGEGENDER_DATA\", \"/content/datasets\")\n"
+            "SMOKE = os.environ.get(\"AGEGENDER_SMOKE\", \"1\") != \"0\"\n"
+            "IMAGE_SIZE = None\n"
+            "EPOCHS = None\n"
+            "SEED = 42\n"
+            f"OUT = os.path.join(os.environ.get(\"AGEGENDER_RUNS\", \"runs\"), \"{name}_notebook\")",
+            metadata={"tags": ["parameters"]}),
+        new_code_cell(
+            "from agegender_tf.experiments import runner\n"
+            "OVERRIDES = [f\"image_size={IMAGE_SIZE}\"] * (IMAGE_SIZE is not None) + [f\"epochs={EPOCHS}\"] * (EPOCHS is not None)\n"
+            f"preset = runner.resolve_preset(\"{name}\", smoke=SMOKE, overrides=OVERRIDES)\n"
+            "{k: v for k, v in preset.to_dict().items() if k not in (\"interpretation\", \"paper_numbers\", \"smoke\")}"),
+        new_markdown_cell(
+            "## Data and its audit\nThe reader turns the dataset folder into a manifest (one row per face) and "
+            "counts every row it dropped, with the reason."),
+        new_code_cell(
+            "from agegender_tf.data import read_dataset\n"
+            "data = read_dataset(preset.dataset, os.path.join(DATA_ROOT, preset.dataset))\n"
+            "print(len(data.manifest), \"faces kept; dropped:\", data.dropped_counts() or \"none\")\n"
+            "data.manifest[[\"age\", \"gender\"]].describe(include=\"all\")"),
+        new_markdown_cell("## Age binning\nThe age classes of this paper and how the faces fall into them."),
+        new_code_cell(
+            "from agegender_tf.binning import get_binning\n"
+            "import pandas as pd\n"
+            "binning = get_binning(preset.binning)\n"
+            "print(binning.description)\n"
+            "pd.Series(binning.to_label(data.manifest[\"age\"].dropna().to_numpy())).value_counts().reindex(binning.labels)"),
+        new_markdown_cell("## Augmentation examples\nEight training faces as the model sees them after this paper's "
+                          "augmentation (shown before the value mapping)."),
+        new_code_cell(
+            "import matplotlib.pyplot as plt\n"
+            "from agegender_tf.pipelines.spec import AUGMENT_PRESETS\n"
+            "from agegender_tf.pipelines.tfdata import make_dataset\n"
+            "spec = AUGMENT_PRESETS[preset.augment].replace(preprocess=\"rescale\", validation_split=0.0)\n"
+            "print(spec)\n"
+            "sample = data.manifest.sample(8, random_state=SEED)\n"
+            "images, _ = next(iter(make_dataset(sample, spec, image_size=preset.image_size, batch_size=8,\n"
+            "                                   outputs=(\"gender\",), training=True, seed=SEED)))\n"
+            "fig, axes = plt.subplots(1, 8, figsize=(16, 2.4))\n"
+            "for ax, image in zip(axes, images.numpy()):\n"
+            "    ax.imshow(image.clip(0, 1)); ax.axis(\"off\")\n"
+            "plt.show()"),
+        new_markdown_cell("## Model\nThe network of the paper, built by the model registry with the preset's arguments."),
+        new_code_cell(
+            "from agegender_tf import models\n"
+            "model = models.build(preset.model, **runner.model_kwargs(preset, preset.task_groups[0]))\n"
+            "model.summary(line_length=110)"),
+        new_markdown_cell(
+            "## Training and evaluation\n`runner.run` trains every network of the preset with the paper's optimizer "
+            "and callbacks (plus BackupAndRestore: rerunning this cell after an interruption resumes), scores the "
+            "best checkpoint on the test faces and writes `report.json`, `predictions.csv`, `history.csv` and the "
+            "figures to `OUT`. The same as `agegender run " + name + " --data-root DATA_ROOT --out OUT [--smoke]`."),
+        new_code_cell(
+            f"result = runner.run(\"{name}\", DATA_ROOT, OUT, smoke=SMOKE, seed=SEED, overrides=OVERRIDES, verbose=2)\n"
+            "print(result[\"protocol\"][\"counts\"])"),
+        new_code_cell(
+            "rows = []\n"
+            "for model_name, tasks in result[\"models\"].items():\n"
+            "    for task, m in tasks.items():\n"
+            "        rows.append({\"model\": model_name, \"task\": task, **{k: m.get(k) for k in\n"
+            "                     (\"n\", \"accuracy\", \"precision\", \"recall\", \"f1\", \"one_off_accuracy\", \"mae\", \"rmse\")}})\n"
+            "pd.DataFrame(rows)"),
+        new_code_cell("print(open(os.path.join(OUT, \"classification_report.txt\")).read())"),
+        new_markdown_cell("## Figures\nLearning curves, confusion matrices, per-class bars, the training ages and "
+                          "test faces; `agegender report " + name + " --run OUT` redraws them from the saved files."),
+        new_code_cell(
+            "from pathlib import Path\n"
+            "from IPython.display import Image, display\n"
+            "for figure in sorted(Path(OUT, \"figures\").glob(\"*.png\")):\n"
+            "    print(figure.name)\n"
+            "    display(Image(filename=str(figure)))"),
+        new_markdown_cell("## Interpretation\nEach point where the paper is ambiguous (or its data is absent here), "
+                          "and the choice this kit makes:\n\n" + interpretation),
+        new_markdown_cell("## Paper vs this kit\nThe paper's numbers:\n\n" + paper_table +
+                          "\n\nThe same rows beside this run's numbers (gap = kit - paper). A smoke run is far too "
+                          "small to be compared; see `results/" + name + "/` for the committed full run."),
+        new_code_cell(
+            "from IPython.display import Markdown\n"
+            "from agegender_tf.experiments.evaluate import comparison_markdown\n"
+            "Markdown(comparison_markdown(result[\"comparison\"]) if result[\"comparison\"] else \"No paper numbers to compare.\")"),
+    ]
+    nb = new_notebook(cells=cells, metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+        "colab": {"provenance": []},
+    })
+    return nb
+
+
+def main() -> list[Path]:
+    written = []
+    for preset in PRESETS.values():
+        path = HERE / f"{preset.name}.ipynb"
+        nbformat.write(notebook(preset), path)
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for path in main():
+        print(path)
