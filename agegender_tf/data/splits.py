@@ -1,0 +1,180 @@
+"""Splits that keep subjects and duplicate copies on one side (issue 2, "Splits").
+
+- ``adience_folds``: Adience's five official subject-exclusive folds (seed 000 sec. VI, seed 002).
+- ``stratified_holdout``: a seeded stratified train/test split (seed 003's 70:30), group-aware.
+- ``leave_one_subject_out``: FG-NET's protocol (seed 004 sec. 5.1).
+- The committed UTKFace split ``data_manifests/utkface/split.csv`` (file -> train/val/test),
+  made once by ``make_utkface_split`` (``agegender data make-split utkface``) and joined by
+  ``load_committed_split`` so every user tests on the same faces.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from agegender_tf.binning import LIFE_STAGES
+
+MANIFESTS_DIR = Path(__file__).resolve().parents[2] / "data_manifests"
+# dataset -> (split file under data_manifests/<dataset>/, manifest column it is keyed by)
+COMMITTED_SPLITS = {"utkface": ("split.csv", "file")}
+UTKFACE_FRACTIONS = {"train": 0.7, "val": 0.1, "test": 0.2}
+UTKFACE_SEED = 42
+
+
+def adience_folds(manifest: pd.DataFrame) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """(train, test) per official fold k = 0..4: test is fold k, train the other four."""
+    if "fold" not in manifest:
+        raise ValueError("manifest has no 'fold' column; adience_folds needs the Adience reader's manifest")
+    return [(manifest[manifest["fold"] != k], manifest[manifest["fold"] == k])
+            for k in sorted(manifest["fold"].unique())]
+
+
+def connected_groups(manifest: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """Group id per row: rows sharing a value in any of ``columns`` (missing values never link)."""
+    parent = list(range(len(manifest)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for column in columns:
+        first_row: dict = {}
+        for row, value in enumerate(manifest[column].to_numpy(dtype=object)):
+            if value is None or (isinstance(value, float) and np.isnan(value)):
+                continue
+            if value in first_row:
+                parent[find(row)] = find(first_row[value])
+            else:
+                first_row[value] = row
+    return np.array([find(i) for i in range(len(manifest))])
+
+
+def strata(manifest: pd.DataFrame, stratify: str | Sequence[str] | None) -> pd.Series:
+    """One stratum label per row joining the ``stratify`` columns (missing -> "unknown")."""
+    if stratify is None:
+        return pd.Series("all", index=manifest.index)
+    columns = [stratify] if isinstance(stratify, str) else list(stratify)
+    missing = [c for c in columns if c not in manifest]
+    if missing:
+        raise ValueError(f"cannot stratify by {missing}: not manifest columns")
+    parts = [manifest[c].astype(object).where(manifest[c].notna(), "unknown").astype(str) for c in columns]
+    return parts[0].str.cat(parts[1:], sep="|") if len(parts) > 1 else parts[0]
+
+
+def _default_groups(manifest: pd.DataFrame) -> list[str]:
+    return [c for c in ("subject", "content_hash") if c in manifest]
+
+
+def stratified_holdout(
+    manifest: pd.DataFrame,
+    test_size: float = 0.3,
+    stratify: str | Sequence[str] | None = ("age_group", "gender"),
+    seed: int = 0,
+    group: str | Sequence[str] | None = "auto",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Seeded (train, test) split, stratified, never splitting a group (seed 003's 70:30).
+
+    ``group="auto"`` links rows sharing a ``subject`` or a ``content_hash`` (duplicate copies);
+    ``None`` treats rows independently. Whole groups are split, stratified by each group's most
+    common stratum; strata with a single group go to train.
+    """
+    if manifest.empty:
+        raise ValueError("cannot split an empty manifest")
+    columns = _default_groups(manifest) if group == "auto" else ([] if group is None else
+                                                                  [group] if isinstance(group, str) else list(group))
+    group_ids = connected_groups(manifest, columns) if columns else np.arange(len(manifest))
+    row_strata = strata(manifest, stratify).to_numpy()
+    frame = pd.DataFrame({"group": group_ids, "stratum": row_strata})
+    sizes = frame.groupby(["group", "stratum"]).size().reset_index(name="rows")
+    sizes = sizes.sort_values(["group", "rows", "stratum"], ascending=[True, False, True])
+    group_stratum = sizes.drop_duplicates("group").set_index("group")["stratum"]  # most common, ties by name
+    splittable = group_stratum[group_stratum.map(group_stratum.value_counts()) >= 2]
+    n_strata = splittable.nunique()
+    # sklearn needs at least one group per stratum on each side.
+    n_test = min(max(int(round(test_size * len(group_stratum))), n_strata), len(splittable) - n_strata)
+    if n_test < max(n_strata, 1):
+        raise ValueError(f"too few groups to split: {len(group_stratum)} groups in {n_strata} strata")
+    _, test_groups = train_test_split(splittable.index.to_numpy(), test_size=n_test,
+                                      stratify=splittable.to_numpy(), random_state=seed)
+    test_mask = np.isin(group_ids, test_groups)
+    return manifest[~test_mask], manifest[test_mask]
+
+
+def leave_one_subject_out(manifest: pd.DataFrame, subject: str = "subject"
+                          ) -> Iterator[tuple[str, pd.DataFrame, pd.DataFrame]]:
+    """(subject, train, test) for each subject in sorted order: test is that subject's rows."""
+    for value in sorted(manifest[subject].dropna().unique()):
+        mask = (manifest[subject] == value).to_numpy()
+        yield value, manifest[~mask], manifest[mask]
+
+
+def check_no_leak(train: pd.DataFrame, test: pd.DataFrame,
+                  by: Sequence[str] = ("subject", "content_hash")) -> dict[str, list]:
+    """Values of each ``by`` column found on both sides (empty lists when clean; absent columns skipped)."""
+    shared = {}
+    for column in by:
+        if column in train and column in test:
+            both = set(train[column].dropna()) & set(test[column].dropna())
+            shared[column] = sorted(both, key=str)
+    return shared
+
+
+def committed_split_path(dataset: str) -> Path | None:
+    """``data_manifests/<dataset>/<split file>`` when the kit commits one for ``dataset``."""
+    if dataset not in COMMITTED_SPLITS:
+        return None
+    path = MANIFESTS_DIR / dataset / COMMITTED_SPLITS[dataset][0]
+    return path if path.is_file() else None
+
+
+def make_utkface_split(manifest: pd.DataFrame, seed: int = UTKFACE_SEED) -> pd.DataFrame:
+    """``file, split`` for UTKFace: 70/10/20 train/val/test, stratified by life stage x gender,
+    duplicate copies (same ``content_hash``) kept on one side. Needs the ``content_hash`` column."""
+    if "content_hash" not in manifest:
+        raise ValueError("make_utkface_split needs content hashes: read(root, with_hashes=True)")
+    frame = manifest.assign(life_stage=LIFE_STAGES.to_label(manifest["age"].to_numpy(dtype=float)))
+    stratify, group = ("life_stage", "gender"), ("content_hash",)
+    rest, test = stratified_holdout(frame, UTKFACE_FRACTIONS["test"], stratify, seed, group)
+    val_share = UTKFACE_FRACTIONS["val"] / (1 - UTKFACE_FRACTIONS["test"])
+    train, val = stratified_holdout(rest, val_share, stratify, seed, group)
+    parts = [pd.DataFrame({"file": part["file"], "split": name})
+             for name, part in (("train", train), ("val", val), ("test", test))]
+    return pd.concat(parts).sort_values("file").reset_index(drop=True)
+
+
+def load_committed_split(manifest: pd.DataFrame, dataset: str, path: str | Path | None = None,
+                         warn: bool = True) -> pd.DataFrame:
+    """A copy of ``manifest`` with the committed ``split`` column (None where a row is not listed).
+
+    Unlisted rows are counted in ``result.attrs["split_unlisted"]`` and, with ``warn``, reported
+    in a warning naming the first few.
+    """
+    if dataset not in COMMITTED_SPLITS:
+        raise ValueError(f"no committed split for {dataset!r}; committed: {sorted(COMMITTED_SPLITS)}")
+    path = Path(path) if path is not None else committed_split_path(dataset)
+    if path is None or not path.is_file():
+        raise FileNotFoundError(f"committed split for {dataset} not found at {path or MANIFESTS_DIR / dataset}")
+    key = COMMITTED_SPLITS[dataset][1]
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if list(table.columns) != [key, "split"]:
+        raise ValueError(f"{path}: expected columns [{key!r}, 'split'], found {list(table.columns)}")
+    unknown = sorted(set(table["split"]) - set(UTKFACE_FRACTIONS))
+    if unknown:
+        raise ValueError(f"{path}: unknown split names {unknown}")
+    result = manifest.copy()
+    result["split"] = result[key].map(dict(zip(table[key], table["split"]))).astype(object)
+    unlisted = result.loc[result["split"].isna(), key].tolist()
+    result.loc[result["split"].isna(), "split"] = None
+    result.attrs["split_unlisted"] = len(unlisted)
+    if unlisted and warn:
+        warnings.warn(f"{len(unlisted)} {dataset} rows are not in {path} (split None), e.g. {unlisted[:5]}",
+                      stacklevel=2)
+    return result
