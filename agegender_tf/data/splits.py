@@ -84,7 +84,7 @@ def stratified_holdout(
 
     ``group="auto"`` links rows sharing a ``subject`` or a ``content_hash`` (duplicate copies);
     ``None`` treats rows independently. Whole groups are split, stratified by each group's most
-    common stratum; strata with a single group go to train.
+    common stratum; strata with a single group are pooled together.
     """
     if manifest.empty:
         raise ValueError("cannot split an empty manifest")
@@ -96,6 +96,8 @@ def stratified_holdout(
     sizes = frame.groupby(["group", "stratum"]).size().reset_index(name="rows")
     sizes = sizes.sort_values(["group", "rows", "stratum"], ascending=[True, False, True])
     group_stratum = sizes.drop_duplicates("group").set_index("group")["stratum"]  # most common, ties by name
+    # strata with a single group pool into one; a lone group left over stays in train
+    group_stratum = group_stratum.where(group_stratum.map(group_stratum.value_counts()) >= 2, "(rare strata)")
     splittable = group_stratum[group_stratum.map(group_stratum.value_counts()) >= 2]
     n_strata = splittable.nunique()
     # sklearn needs at least one group per stratum on each side.
