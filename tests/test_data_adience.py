@@ -110,3 +110,14 @@ def test_real_adience_keeps_every_fold_row_or_names_why(adience_root):
     assert result.notes["images_found"] == int(manifest["image_found"].sum()) == len(crops)
     assert result.notes["images_missing"] == len(manifest) - len(crops)
     assert manifest["age_group"].notna().sum() + manifest["gender"].notna().sum() >= len(manifest)
+
+
+def test_real_folds_match_the_committed_fold_table(adience_root):
+    from agegender_tf.data.splits import MANIFESTS_DIR
+
+    committed = pd.read_csv(MANIFESTS_DIR / "adience" / "folds.csv", dtype={"user_id": str})
+    result = read(adience_root)
+    kept = result.manifest.groupby("user_id")["fold"].first()
+    joined = committed.set_index("user_id").loc[kept.index]
+    assert (joined["fold"] == kept).all()
+    assert int(committed["rows"].sum()) == result.notes["fold_rows"]
