@@ -74,6 +74,18 @@ def test_reader_maps_labels_marks_images_and_drops_unlabelled_rows(tmp_path, var
     assert {"label": "(38, 42)", "group": "(38, 43)", "rows": 1} in notes["age_mappings"]
 
 
+def test_unreferenced_crops_and_stray_files_are_named(tmp_path):
+    write_adience(tmp_path)
+    write_jpeg(tmp_path / "faces" / "111@N01" / "coarse_tilt_aligned_face.9.zz_o.jpg", size=16)
+    (tmp_path / "faces" / "111@N01" / "landmarks.1.a_o.txt").write_text("0 0")
+    (tmp_path / "faces" / "111@N01" / "Thumbs.db").write_bytes(b"x")
+    notes = read(tmp_path).notes
+    assert notes["name_warnings"] == {
+        "111@N01/coarse_tilt_aligned_face.9.zz_o.jpg": "crop not referenced by any fold row",
+        "111@N01/Thumbs.db": "unexpected file in faces/"}
+    assert notes["images_unreferenced"] == 1
+
+
 def test_bad_fold_line_is_dropped_with_its_line_number_or_raises_when_strict(tmp_path):
     write_adience(tmp_path, extra_line="999@N09\tbroken_line")
     result = read(tmp_path)

@@ -18,6 +18,8 @@ Label policy (every case counted in ``ReadResult.notes``):
 - a row with neither a usable age nor a usable gender is dropped with that reason; a line with
   the wrong number of fields or a non-integer face_id is dropped as malformed (``strict`` raises).
   A missing fold file, an empty one or a header without the needed columns raises ``ValueError``.
+- crops on disk that no fold row references, and files in a user folder that are neither crops nor
+  ``landmarks.*``, are listed in ``notes["name_warnings"]`` (the audit prints them as warnings).
 """
 
 from __future__ import annotations
@@ -131,7 +133,7 @@ def read(root: str | Path, variant: str = "auto", strict: bool = False) -> ReadR
         raise DatasetNotFoundError(f"Adience root {root} lacks {absent}: {_how_to_obtain()}")
     variant = _image_variant(root, variant)
     folder, prefix = VARIANTS[variant]
-    on_disk = _crops_on_disk(root / folder, prefix)
+    on_disk, unexpected = _crops_on_disk(root / folder, prefix)
 
     rows, dropped = [], []
     age_kinds, gender_raw, mappings = Counter(), Counter(), Counter()
@@ -161,6 +163,8 @@ def read(root: str | Path, variant: str = "auto", strict: bool = False) -> ReadR
     manifest["age"] = manifest["age"].astype(float)
     referenced = {(u, Path(p).name) for u, p in zip(manifest["user_id"], manifest["path"])}
     found = int(manifest["image_found"].sum())
+    name_warnings = {f"{u}/{name}": "crop not referenced by any fold row" for u, name in sorted(on_disk - referenced)}
+    name_warnings.update({name: f"unexpected file in {folder}/" for name in unexpected})
     notes = {
         "variant": variant,
         "image_folder": str(root / folder),
@@ -168,6 +172,7 @@ def read(root: str | Path, variant: str = "auto", strict: bool = False) -> ReadR
         "images_found": found,
         "images_missing": len(manifest) - found,
         "images_unreferenced": len(on_disk - referenced),
+        "name_warnings": name_warnings,
         "blank_lines": blank_lines,
         "age_labels": dict(sorted(age_kinds.items())),
         "age_mappings": [{"label": label, "group": group, "rows": n} for (label, group), n in sorted(mappings.items())],
@@ -176,15 +181,22 @@ def read(root: str | Path, variant: str = "auto", strict: bool = False) -> ReadR
     return ReadResult(manifest, pd.DataFrame(dropped, columns=list(DROPPED_COLUMNS)), notes)
 
 
-def _crops_on_disk(folder: Path, prefix: str) -> set[tuple[str, str]]:
-    """(user_id, file name) of every crop file under ``folder/<user_id>/``."""
+def _crops_on_disk(folder: Path, prefix: str) -> tuple[set[tuple[str, str]], list[str]]:
+    """(user_id, file name) of every crop under ``folder/<user_id>/``, and the other files there
+    that are neither crops nor ``landmarks.*`` files (``<user_id>/<name>``)."""
+    crops, others = set(), []
     if not folder.is_dir():
-        return set()
-    return {
-        (user.name, crop.name)
-        for user in folder.iterdir() if user.is_dir()
-        for crop in user.iterdir() if crop.name.startswith(prefix + ".") and crop.is_file()
-    }
+        return crops, others
+    for user in sorted(folder.iterdir()):
+        if not user.is_dir():
+            others.append(user.name)
+            continue
+        for entry in sorted(user.iterdir()):
+            if entry.name.startswith(prefix + ".") and entry.is_file():
+                crops.add((user.name, entry.name))
+            elif not entry.name.startswith("landmarks."):
+                others.append(f"{user.name}/{entry.name}")
+    return crops, others
 
 
 def _how_to_obtain() -> str:
