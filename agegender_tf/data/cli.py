@@ -97,7 +97,7 @@ def _print_table(summary: dict, indent: str = "") -> None:
             print(f"{indent}{key}:")
             _print_table(value, indent + "  ")
         elif isinstance(value, dict):
-            print(f"{indent}{key:<{width}}  " + ", ".join(f"{k}: {v}" for k, v in value.items()))
+            print(f"{indent}{key:<{width}}  " + (", ".join(f"{k}: {v}" for k, v in value.items()) or "none"))
         else:
             print(f"{indent}{key:<{width}}  {value}")
 
