@@ -47,7 +47,8 @@ def test_summarize_adience_json_counts_fold_rows_and_missing_images(tmp_path, ca
     assert summary["dropped"] == result.dropped_counts()
     assert summary["images_found"] == result.notes["images_found"]
     assert summary["images_missing"] == result.notes["images_missing"]
-    assert summary["folds"] == {str(k): int(n) for k, n in result.manifest["fold"].value_counts().sort_index().items()}
+    folds = result.manifest["fold"].value_counts().sort_index()
+    assert summary["folds"] == {str(k): int(n) for k, n in folds.items()}
     assert list(summary["age_groups"]) == [g for g in ("(0, 2)", "(4, 6)", "(8, 12)", "(15, 20)", "(25, 32)",
                                                        "(38, 43)", "(48, 53)", "(60, 100)") if g in summary["age_groups"]]
 
