@@ -65,6 +65,8 @@ def load_data(preset: Preset, data_root: str | Path, seed: int) -> tuple[dict[st
     manifest = result.manifest
     counts = {"read": int(len(manifest)), "dropped_by_reader": result.dropped_counts()}
     parts = split_manifest(manifest, preset, seed)
+    counts["not_in_split"] = int(len(manifest) - sum(len(frame) for frame in parts.values()))
+    counts["split_sizes_before_limit"] = {name: int(len(frame)) for name, frame in parts.items()}
     parts = _limit(parts, preset.max_train_images, seed)
     counts.update({name: int(len(frame)) for name, frame in parts.items()})
     return parts, counts
@@ -74,28 +76,27 @@ def split_manifest(manifest: pd.DataFrame, preset: Preset, seed: int) -> dict[st
     """train/val/test manifests by the preset's split.
 
     ``committed``: the split file under ``data_manifests/<dataset>/`` (same test faces for every user).
-    ``holdout``: a seeded stratified holdout (seed 003's 70:30, stratified by gender x age group),
-    then ``val_size`` of the training part (default 0.1) for validation, stratified the same way.
+    ``holdout``: a seeded stratified holdout (seed 003's 70:30, stratified by gender x age class,
+    subjects and duplicate copies kept on one side), then ``val_size`` of the training part
+    (default 0.1) for validation, split the same way. Unlisted rows of a committed split are
+    counted (``split_unlisted``), never trained on.
     """
+    from agegender_tf.data import splits
+
     kind = preset.split.get("kind", "committed")
     if kind == "committed":
-        from agegender_tf.data import splits
-
-        joined = splits.load_committed_split(manifest, preset.dataset)
-        joined = joined[0] if isinstance(joined, tuple) else joined
+        joined = splits.load_committed_split(manifest, preset.dataset, warn=False)
         return {name: joined[joined["split"] == name].reset_index(drop=True) for name in ("train", "val", "test")}
     if kind != "holdout":
         raise ValueError(f"preset {preset.name}: unknown split kind {kind!r} (committed or holdout)")
-    from sklearn.model_selection import train_test_split
-
     binning = get_binning_or_none(preset.binning)
-    strata = manifest["gender"].astype(str)
-    if binning is not None:
-        strata = strata + "_" + pd.Series(np.asarray(binning.to_class(manifest["age"].to_numpy(float))), index=manifest.index).astype(str)
-    train_part, test = train_test_split(manifest, test_size=float(preset.split.get("test_size", 0.3)),
-                                        stratify=strata, random_state=seed)
-    train_part, val = train_test_split(train_part, test_size=float(preset.split.get("val_size", 0.1)),
-                                       stratify=strata.loc[train_part.index], random_state=seed)
+    frame = manifest.copy()
+    frame["age_class"] = binning.to_label(frame["age"].to_numpy(float)) if binning else None
+    stratify = ("age_class", "gender")
+    train_part, test = splits.stratified_holdout(frame, test_size=float(preset.split.get("test_size", 0.3)),
+                                                 stratify=stratify, seed=seed)
+    train_part, val = splits.stratified_holdout(train_part, test_size=float(preset.split.get("val_size", 0.1)),
+                                                stratify=stratify, seed=seed)
     return {"train": train_part.reset_index(drop=True), "val": val.reset_index(drop=True),
             "test": test.reset_index(drop=True)}
 

@@ -11,6 +11,7 @@ command, resume from its last finished epoch; ``CSVLogger`` then appends to ``hi
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import keras
@@ -48,8 +49,29 @@ def make_optimizer(spec: dict) -> keras.optimizers.Optimizer:
     return classes[name](learning_rate=rate, **spec)
 
 
+class TimeLimit(keras.callbacks.Callback):
+    """Stop training at the end of the first epoch that ends past ``minutes`` of wall time.
+
+    Lets a run use "the largest scale this machine allows" in a fixed time; the epochs it ran are
+    in ``history.csv`` and the limit in the report's protocol.
+    """
+
+    def __init__(self, minutes: float):
+        super().__init__()
+        self.minutes = float(minutes)
+        self.stopped_at_epoch = None
+
+    def on_train_begin(self, logs=None):
+        self._start = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if time.monotonic() - self._start > 60 * self.minutes:
+            self.model.stop_training = True
+            self.stopped_at_epoch = epoch
+
+
 def make_callbacks(spec: dict, out_dir: str | Path, uses_schedule: bool = False) -> list[keras.callbacks.Callback]:
-    """The preset's callbacks plus BackupAndRestore, CSVLogger (appending) and the best-val_loss checkpoint."""
+    """The preset's callbacks (``early_stopping``, ``reduce_lr``, ``time_limit``: {"minutes": m}) plus BackupAndRestore, CSVLogger (appending) and the best-val_loss checkpoint."""
     out_dir = Path(out_dir)
     history_path = out_dir / HISTORY_FILE
     best_so_far = None
@@ -65,6 +87,8 @@ def make_callbacks(spec: dict, out_dir: str | Path, uses_schedule: bool = False)
     ]
     if "early_stopping" in spec:
         callbacks.append(keras.callbacks.EarlyStopping(**spec["early_stopping"]))
+    if "time_limit" in spec:
+        callbacks.append(TimeLimit(**spec["time_limit"]))
     if "reduce_lr" in spec and not uses_schedule:
         # A LearningRateSchedule owns the rate; ReduceLROnPlateau could not set it.
         callbacks.append(keras.callbacks.ReduceLROnPlateau(**spec["reduce_lr"]))
