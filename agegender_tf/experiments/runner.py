@@ -342,26 +342,24 @@ def adience_fold_protocol(preset: Preset, data_root: str | Path, out_dir: Path, 
     for tasks in preset.task_groups:
         run_dir = out_dir / "train" / _run_name(main_name, tasks)
         model = keras.saving.load_model(run_dir / "best.keras")
-        kwargs = model_kwargs(preset, tuple(tasks))
-        spec = augment_spec(preset, preset.model, kwargs)
+        spec = augment_spec(preset, preset.model, model_kwargs(preset, tuple(tasks)))
         for task in tasks:
             per_fold = []
             for fold, frame in manifest.groupby("fold"):
-                frame, _ = usable_rows(frame.reset_index(drop=True), outputs=(task,), binning=binning)
+                frame, _ = usable_rows(frame.reset_index(drop=True), outputs=tuple(tasks), binning=binning)
                 if frame.empty:
                     continue
                 frame.attrs["binning"] = preset.binning
                 dataset = make_dataset(frame, spec, image_size=preset.image_size, batch_size=preset.batch_size,
-                                       outputs=tuple(tasks), binning=binning, training=False, seed=seed) \
-                    if len(tasks) == 1 else None
-                if dataset is None:
-                    continue
+                                       outputs=tuple(tasks), binning=binning, training=False, seed=seed)
                 table = predict_table(model, dataset, frame, tasks, main_name)
-                labels = task_labels(preset)[task]
-                metrics = evaluate.classification_metrics(table[f"{task}_true"], table[f"{task}_pred"], labels,
-                                                          ordered=task == "age_group")
-                per_fold.append({"fold": int(fold), "n": metrics["n"], "accuracy": metrics["accuracy"],
-                                 "f1": metrics["f1"], **({"one_off_accuracy": metrics["one_off_accuracy"]}
-                                                         if task == "age_group" else {})})
+                if task == "age":
+                    metrics = evaluate.regression_metrics(table["age_true"], table["age_pred"])
+                    per_fold.append({"fold": int(fold), "n": metrics["n"], "mae": metrics["mae"]})
+                    continue
+                metrics = evaluate.classification_metrics(table[f"{task}_true"], table[f"{task}_pred"],
+                                                          task_labels(preset)[task], ordered=task == "age_group")
+                per_fold.append({"fold": int(fold), **{k: metrics[k] for k in ("n", "accuracy", "f1", "one_off_accuracy")
+                                                       if k in metrics}})
             summary["tasks"][task] = {"per_fold": per_fold, **evaluate.fold_summary(per_fold)}
     return summary
