@@ -1,0 +1,9 @@
+"""Input pipelines: one augmentation spec (``spec.py``), two backends (``generator.py``:
+ImageDataGenerator; ``tfdata.py``: tf.data), shared label encoding (``targets.py``), value mapping
+(``preprocess.py``), up-front file checks (``checks.py``), offline class balancing
+(``balance.py``) and test-time crops (``tta.py``). Submodules import TensorFlow; this one does not.
+"""
+
+from agegender_tf.pipelines.spec import AUGMENT_PRESETS, AugmentSpec, get_augment_preset
+
+__all__ = ["AUGMENT_PRESETS", "AugmentSpec", "get_augment_preset"]

@@ -1,0 +1,88 @@
+"""Batched, seeded augmentation with TensorFlow ops (the tf.data backend's ``dataset.map``).
+
+The random draws follow Keras' ``ImageDataGenerator.get_random_transform`` (same distributions)
+and the geometry its ``apply_affine_transform`` (rotation, then shift, then zoom, about the
+image centre, bilinear, IDG fill modes), so both backends augment alike (seed 003 sec. 3.3).
+All ops work on a whole batch at once, with stateless random ops seeded per batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import tensorflow as tf
+
+from agegender_tf.pipelines.preprocess import apply_preprocess
+from agegender_tf.pipelines.spec import AugmentSpec
+
+
+def _uniform(seed, shape, low, high, salt):
+    return tf.random.stateless_uniform(shape, seed=tf.random.experimental.stateless_fold_in(seed, salt), minval=low, maxval=high)
+
+
+def affine_transforms(batch, height, width, spec: AugmentSpec, seed):
+    """[batch, 8] output->input projective transforms (x = column, y = row) for ``spec``."""
+    shape = [batch]
+    theta = _uniform(seed, shape, -spec.rotation_range, spec.rotation_range, 1) * (math.pi / 180.0)
+    tx = _uniform(seed, shape, -spec.width_shift_range, spec.width_shift_range, 2) * float(width)
+    ty = _uniform(seed, shape, -spec.height_shift_range, spec.height_shift_range, 3) * float(height)
+    zx = _uniform(seed, shape, spec.zoom_range[0], spec.zoom_range[1], 4)
+    zy = _uniform(seed, shape, spec.zoom_range[0], spec.zoom_range[1], 5)
+    cos, sin = tf.cos(theta), tf.sin(theta)
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    # input = c + R (Z (output - c) + t), the matrix product IDG builds.
+    a0, a1 = cos * zx, -sin * zy
+    b0, b1 = sin * zx, cos * zy
+    a2 = cx - a0 * cx - a1 * cy + cos * tx - sin * ty
+    b2 = cy - b0 * cx - b1 * cy + sin * tx + cos * ty
+    zeros = tf.zeros_like(a0)
+    return tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+
+
+def augment_batch(images, spec: AugmentSpec, seed):
+    """Random IDG-style augmentation of float32 images in 0..255, [B, H, W, 3]."""
+    shape = tf.shape(images)
+    batch, height, width = shape[0], shape[1], shape[2]
+    static_h, static_w = images.shape[1], images.shape[2]
+    if spec.rotation_range or spec.width_shift_range or spec.height_shift_range or spec.zoom_range != (1.0, 1.0):
+        transforms = affine_transforms(batch, static_h, static_w, spec, seed)
+        images = tf.raw_ops.ImageProjectiveTransformV3(
+            images=images, transforms=transforms, output_shape=tf.stack([height, width]),
+            fill_value=0.0, interpolation="BILINEAR", fill_mode=spec.fill_mode.upper(),
+        )
+    if spec.horizontal_flip:
+        flip = _uniform(seed, [batch], 0.0, 1.0, 6) < 0.5
+        images = tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images)
+    if spec.brightness_range is not None:
+        factor = _uniform(seed, [batch], spec.brightness_range[0], spec.brightness_range[1], 7)
+        images = tf.clip_by_value(images * factor[:, None, None, None], 0.0, 255.0)
+    return images
+
+
+def crop_batch(images, out_size, random: bool, seed=None):
+    """Crop [B, H, W, C] to ``out_size``: centre, or a random window per image."""
+    out_h, out_w = out_size
+    height, width = images.shape[1], images.shape[2]
+    if (height, width) == (out_h, out_w):
+        return images
+    if not random:
+        top, left = (height - out_h) // 2, (width - out_w) // 2
+        return images[:, top:top + out_h, left:left + out_w, :]
+    batch = tf.shape(images)[0]
+    top = tf.floor(_uniform(seed, [batch], 0.0, float(height - out_h + 1), 8))
+    left = tf.floor(_uniform(seed, [batch], 0.0, float(width - out_w + 1), 9))
+    # Boxes on exact pixel centres: crop_and_resize then copies pixels without interpolating.
+    boxes = tf.stack([top / (height - 1), left / (width - 1),
+                      (top + out_h - 1) / (height - 1), (left + out_w - 1) / (width - 1)], axis=1)
+    return tf.image.crop_and_resize(images, boxes, tf.range(batch), [out_h, out_w])
+
+
+def finish_batch(images, spec: AugmentSpec, out_size, training: bool, seed):
+    """Everything after decode+resize: augmentation (training), crop, noise, preprocessing."""
+    if training:
+        images = augment_batch(images, spec, seed)
+    images = crop_batch(images, out_size, random=training and spec.random_crop, seed=seed)
+    if training and spec.noise_std:
+        noise = tf.random.stateless_normal(tf.shape(images), seed=tf.random.experimental.stateless_fold_in(seed, 10), stddev=spec.noise_std)
+        images = tf.clip_by_value(images + noise, 0.0, 255.0)
+    return apply_preprocess(images, spec.preprocess)

@@ -1,0 +1,149 @@
+"""One augmentation spec, two backends (DESIGN.md, "Augmentation is one spec, two backends").
+
+``AugmentSpec`` states what a paper does to its training images; ``generator.py`` turns it into a
+Keras ``ImageDataGenerator`` and ``tfdata.py`` into a ``tf.data`` pipeline. Presets for the five
+source papers live in ``AUGMENT_PRESETS``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+PREPROCESS_MODES = ("rescale", "vgg16", "resnet50", "standardize")
+FILL_MODES = ("nearest", "reflect", "wrap", "constant")
+
+
+@dataclass(frozen=True)
+class AugmentSpec:
+    """What a paper does to an image between the file and the model.
+
+    Geometry follows Keras' ``ImageDataGenerator`` semantics so both backends agree:
+    ``rotation_range`` in degrees (uniform in +-range), shifts as fractions of the size,
+    ``zoom_range`` as (low, high) scale of the sampled input window (IDG's convention: >1 zooms
+    out), ``brightness_range`` as a multiplicative (low, high) factor, ``noise_std`` Gaussian
+    noise in 0..255 pixel units. ``resize_to`` then ``crop_size`` is resize-then-crop (256 -> 224
+    or 227); ``random_crop`` takes a random crop at training and the centre crop at evaluation
+    (Levi-Hassner). ``preprocess`` is the value mapping applied last (``preprocess.py``).
+    ``validation_split`` is seed 003's ``ImageDataGenerator(validation_split=...)``.
+    """
+
+    horizontal_flip: bool = False
+    rotation_range: float = 0.0
+    width_shift_range: float = 0.0
+    height_shift_range: float = 0.0
+    zoom_range: tuple[float, float] = (1.0, 1.0)
+    brightness_range: tuple[float, float] | None = None
+    noise_std: float = 0.0
+    fill_mode: str = "nearest"
+    resize_to: int | None = None
+    crop_size: int | None = None
+    random_crop: bool = False
+    preprocess: str = "rescale"
+    validation_split: float = 0.0
+    citation: str = ""
+
+    def __post_init__(self):
+        if self.preprocess not in PREPROCESS_MODES:
+            raise ValueError(f"preprocess must be one of {PREPROCESS_MODES}, got {self.preprocess!r}")
+        if self.fill_mode not in FILL_MODES:
+            raise ValueError(f"fill_mode must be one of {FILL_MODES}, got {self.fill_mode!r}")
+        object.__setattr__(self, "zoom_range", tuple(float(z) for z in self.zoom_range))
+        if len(self.zoom_range) != 2 or not 0 < self.zoom_range[0] <= self.zoom_range[1]:
+            raise ValueError(f"zoom_range must be (low, high) with 0 < low <= high, got {self.zoom_range}")
+        if self.brightness_range is not None:
+            object.__setattr__(self, "brightness_range", tuple(float(b) for b in self.brightness_range))
+        if (self.crop_size is None) != (self.resize_to is None):
+            raise ValueError("resize_to and crop_size go together (resize, then crop)")
+        if self.crop_size is not None and self.crop_size > self.resize_to:
+            raise ValueError(f"crop_size {self.crop_size} exceeds resize_to {self.resize_to}")
+        if not 0 <= self.validation_split < 1:
+            raise ValueError(f"validation_split must be in [0, 1), got {self.validation_split}")
+        for name in ("rotation_range", "width_shift_range", "height_shift_range", "noise_std"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    @property
+    def augments(self) -> bool:
+        """True when training draws anything at random."""
+        return self != self.disabled()
+
+    def replace(self, **changes) -> AugmentSpec:
+        return dataclasses.replace(self, **changes)
+
+    def disabled(self) -> AugmentSpec:
+        """No random augmentation; same geometry (centre crop) and preprocessing."""
+        return self.replace(
+            horizontal_flip=False, rotation_range=0.0, width_shift_range=0.0, height_shift_range=0.0,
+            zoom_range=(1.0, 1.0), brightness_range=None, noise_std=0.0, random_crop=False,
+        )
+
+    def sizes(self, image_size: int | tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+        """(load size, output size) as (H, W) for a requested output ``image_size``.
+
+        Without a crop both are ``image_size``. With resize-then-crop the load size keeps the
+        paper's ratio (256/224), so a smoke run at 64 px loads 73 px and crops 64.
+        """
+        out = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size[:2])
+        if self.crop_size is None:
+            return out, out
+        load = tuple(int(round(s * self.resize_to / self.crop_size)) for s in out)
+        return load, out
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["zoom_range"] = list(self.zoom_range)
+        data["brightness_range"] = None if self.brightness_range is None else list(self.brightness_range)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> AugmentSpec:
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown AugmentSpec fields {sorted(unknown)}")
+        return cls(**data)
+
+
+AUGMENT_PRESETS: dict[str, AugmentSpec] = {
+    # Seed 000 sec. IV: "rescaling the input image into 256X256 pixels and taking a center crop of
+    # 224X224"; its network-training paragraph adds random crops with mirroring, so training takes
+    # a random 224 crop + flip and evaluation the centre crop (10-crop TTA: tta.py, sec. VII).
+    # The offline flip/rotation/scaling/noise of sec. IV is class balancing (balance.py).
+    # The paper gives no value mapping; [0, 1] rescale is the simplest faithful choice.
+    "cnn_lstm": AugmentSpec(
+        horizontal_flip=True, resize_to=256, crop_size=224, random_crop=True, preprocess="rescale",
+        citation="seed 000 sec. IV, sec. VI (network training), sec. VII",
+    ),
+    # Seed 001 sec. 3 (proposed methodology, pre-processing): "rotation, scaling, flipping, and brightness adjustment",
+    # "scaling values between 0 and 1". No magnitudes are given: we take moderate ones
+    # (15 degrees, +-10% zoom, brightness 0.8-1.2), common defaults that keep a face recognisable.
+    "cnn_rnn_ensemble": AugmentSpec(
+        horizontal_flip=True, rotation_range=15.0, zoom_range=(0.9, 1.1), brightness_range=(0.8, 1.2),
+        preprocess="rescale", citation="seed 001 sec. 3",
+    ),
+    # Seed 002 (Levi-Hassner lineage): 227x227 input, "artificially adding cropped versions of the
+    # images", i.e. random 227 crops of a 256 image with mirroring; centre crop at test time.
+    "adience_cnn": AugmentSpec(
+        horizontal_flip=True, resize_to=256, crop_size=227, random_crop=True, preprocess="rescale",
+        citation="seed 002 sec. 3 (227x227 input), sec. 6 (added cropped versions)",
+    ),
+    # Seed 003 sec. 3.3 and Fig. 4.1/4.2: ImageDataGenerator(preprocessing_function=preprocess_input,
+    # rotation_range=30, horizontal_flip=True, width_shift_range=0.2, height_shift_range=0.2,
+    # fill_mode="nearest", validation_split=0.3) at 224x224. preprocess_input is VGG16's (caffe
+    # mode); ResNet50 presets swap in "resnet50" (the same function in keras.applications).
+    "transfer_vgg16_resnet50": AugmentSpec(
+        horizontal_flip=True, rotation_range=30.0, width_shift_range=0.2, height_shift_range=0.2,
+        fill_mode="nearest", preprocess="vgg16", validation_split=0.3,
+        citation="seed 003 sec. 3.3, Fig. 4.1-4.2",
+    ),
+    # Seed 004 sec. 6 (methodology, gender and age identification): images "scaled and resized to 32x32" and fed by an ImageDataGenerator;
+    # no augmentation is named, so none is applied; "scaled" read as x/255.
+    "gra_net": AugmentSpec(preprocess="rescale", citation="seed 004 sec. 6"),
+}
+
+
+def get_augment_preset(name: str) -> AugmentSpec:
+    try:
+        return AUGMENT_PRESETS[name]
+    except KeyError:
+        raise KeyError(f"unknown augmentation preset {name!r}; choose one of {sorted(AUGMENT_PRESETS)}") from None

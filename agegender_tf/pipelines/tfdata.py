@@ -1,0 +1,102 @@
+"""Backend 2: a ``tf.data`` pipeline for an ``AugmentSpec`` (DESIGN.md, "Augmentation").
+
+Parallel decode (PNG, grayscale and CMYK convert to RGB), resize to the load size, an optional
+cache of the decoded uint8 images, seeded shuffle, batching, then augmentation mapped on the
+batched dataset (not inside the model) and prefetch. Every file is validated up front
+(``checks.py``): a bad file stops the build with its name; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import tensorflow as tf
+
+from agegender_tf.pipelines.augment_tf import finish_batch
+from agegender_tf.pipelines.checks import require_readable
+from agegender_tf.pipelines.spec import AugmentSpec
+from agegender_tf.pipelines.targets import encode_targets, split_subset
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def decode_file(path, load_size):
+    """Read and decode one image file to uint8 RGB at ``load_size`` (H, W).
+
+    JPEGs decode with the accurate integer DCT, which gives PIL's (hence the generator's) pixels.
+    """
+    data = tf.io.read_file(path)
+    tf.debugging.Assert(tf.strings.length(data) > 0, ["empty image file:", path])
+    image = tf.cond(
+        tf.io.is_jpeg(data),
+        lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
+        lambda: tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8),
+    )
+    image.set_shape([None, None, 3])
+    shape = tf.shape(image)
+    resized = tf.cond(
+        tf.logical_and(tf.equal(shape[0], load_size[0]), tf.equal(shape[1], load_size[1])),
+        lambda: image,
+        lambda: tf.cast(tf.clip_by_value(tf.round(
+            tf.image.resize(image, load_size, method="bilinear", antialias=True)), 0, 255), tf.uint8),
+    )
+    resized.set_shape([load_size[0], load_size[1], 3])
+    return resized
+
+
+def make_dataset(
+    manifest: pd.DataFrame,
+    spec: AugmentSpec,
+    *,
+    image_size,
+    batch_size: int,
+    outputs=("gender",),
+    binning=None,
+    training: bool,
+    seed: int | None = None,
+    cache: bool | str = True,
+    drop_remainder: bool = False,
+    subset: str | None = None,
+    shuffle_buffer: int | None = None,
+    validate: bool = True,
+) -> tf.data.Dataset:
+    """Batches of (float32 images [B, H, W, 3] preprocessed by ``spec``, labels).
+
+    Labels are an array for one output, else a dict keyed by output name (``targets.py``).
+    ``training`` turns on augmentation, random crops and shuffling. ``cache``: True keeps the
+    decoded uint8 images in memory (load size, before augmentation), a string caches to that
+    file, False decodes every epoch. ``shuffle_buffer`` defaults to the whole set (an exact
+    shuffle; with the cache it holds a second copy of the images, so lower it for big sets).
+    ``subset`` takes seed 003's "training"/"validation" rows (``split_subset``). ``validate=False``
+    skips the up-front decode check; only for manifests already checked in this process.
+    """
+    manifest = split_subset(manifest, spec.validation_split, subset)
+    if len(manifest) == 0:
+        raise ValueError("manifest has no rows")
+    targets = encode_targets(manifest, outputs, binning)
+    paths = manifest["path"].astype(str).tolist()
+    if validate:
+        require_readable(paths)
+    labels = targets[outputs[0]] if len(targets) == 1 else targets
+    load_size, out_size = spec.sizes(image_size)
+    shuffle = training
+    buffer = shuffle_buffer or len(paths)
+
+    ds = tf.data.Dataset.from_tensor_slices((paths, labels))
+    if shuffle and not cache:
+        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(lambda p, y: (decode_file(p, load_size), y), num_parallel_calls=AUTOTUNE, deterministic=True)
+    if cache:
+        ds = ds.cache() if cache is True else ds.cache(str(cache))
+        if shuffle:
+            ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    ds = tf.data.Dataset.zip((ds, batch_seeds))
+
+    def finish(batch, batch_seed):
+        images, y = batch
+        images = finish_batch(tf.cast(images, tf.float32), spec, out_size, training, batch_seed)
+        return images, y
+
+    ds = ds.map(finish, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return ds.prefetch(AUTOTUNE)
