@@ -3,7 +3,7 @@
 ``tf.data`` decode errors do not name the file, and ``flow_from_dataframe`` drops missing files
 with a warning; so both backends fully decode every file once (DESIGN.md, "Known facts": PIL's
 ``verify()`` misses truncation, a full decode does not) and stop with an error naming each bad
-file and its problem. PNG, grayscale, palette and CMYK files are readable: both backends convert
+file and its problem (``data.images.decode_check``). PNG, grayscale, palette and CMYK files are readable: both backends convert
 them to RGB. Results are remembered per (path, size, mtime) for the life of the process.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from PIL import Image, UnidentifiedImageError
+from agegender_tf.data.images import decode_check
 
 _CHECKED: dict[tuple[str, int, int], str | None] = {}
 
@@ -29,28 +29,15 @@ class ImageFileError(ValueError):
 
 
 def image_problem(path: str) -> str | None:
-    """Why ``path`` cannot be used as an image, or None when it decodes fully."""
+    """Why ``path`` cannot be used as an image, or None when it decodes fully (remembered)."""
     try:
         stat = os.stat(path)
-    except FileNotFoundError:
-        return "file not found"
-    except OSError as exc:
-        return f"cannot stat file: {exc}"
-    if stat.st_size == 0:
-        return "empty file (0 bytes)"
+    except OSError:
+        return decode_check(path)
     key = (path, stat.st_size, stat.st_mtime_ns)
-    if key in _CHECKED:
-        return _CHECKED[key]
-    try:
-        with Image.open(path) as image:
-            image.load()
-            problem = None if image.mode in ("RGB", "L", "P", "RGBA", "LA", "CMYK") else f"unsupported image mode {image.mode}"
-    except UnidentifiedImageError:
-        problem = "not a recognised image format"
-    except (OSError, SyntaxError, ValueError) as exc:
-        problem = f"corrupt or truncated image ({exc})"
-    _CHECKED[key] = problem
-    return problem
+    if key not in _CHECKED:
+        _CHECKED[key] = decode_check(path)
+    return _CHECKED[key]
 
 
 def find_unreadable(paths, workers: int | None = None) -> dict[str, str]:

@@ -36,7 +36,7 @@ def image_data_generator(spec: AugmentSpec, training: bool) -> tf.keras.preproce
 class GeneratorPipeline(keras.utils.PyDataset):
     """Batches from a ``DataFrameIterator``, cropped, noised and preprocessed like tf.data's.
 
-    Seeded runs reseed NumPy's global generator per (epoch, batch) before IDG draws, so the
+    IDG gets no seed of its own (it would reseed per batch count); seeded runs reseed NumPy's global generator per (epoch, batch) before IDG draws, so the
     sequence is reproducible; use with ``workers=1`` (the default).
     """
 
@@ -137,6 +137,6 @@ def make_generator(
     iterator = image_data_generator(spec, training).flow_from_dataframe(
         frame, x_col="path", y_col=columns[0] if len(columns) == 1 else columns,
         target_size=load_size, color_mode="rgb", class_mode="raw", batch_size=batch_size,
-        shuffle=training, seed=seed, subset=subset, interpolation="bilinear", validate_filenames=False,
+        shuffle=training, seed=None, subset=subset, interpolation="bilinear", validate_filenames=False,
     )
     return GeneratorPipeline(iterator, spec, out_size, tuple(targets), training, seed)
