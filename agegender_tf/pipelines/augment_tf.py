@@ -4,12 +4,18 @@ The random draws follow Keras' ``ImageDataGenerator.get_random_transform`` (same
 and the geometry its ``apply_affine_transform`` (rotation, then shift, then zoom, about the
 image centre, bilinear, IDG fill modes), so both backends augment alike (seed 003 sec. 3.3).
 All ops work on a whole batch at once, with stateless random ops seeded per batch.
+
+The warp itself runs either as TensorFlow's ``ImageProjectiveTransformV3`` (``warp="tf"``, pure
+graph) or as OpenCV's ``warpAffine`` on the same matrices (``warp="opencv"``, the default:
+about 10x faster on CPU, fixed-point bilinear, inside ``tf.numpy_function``).
 """
 
 from __future__ import annotations
 
 import math
 
+import cv2
+import numpy as np
 import tensorflow as tf
 
 from agegender_tf.pipelines.preprocess import apply_preprocess
@@ -39,17 +45,46 @@ def affine_transforms(batch, height, width, spec: AugmentSpec, seed):
     return tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
 
 
-def augment_batch(images, spec: AugmentSpec, seed):
-    """Random IDG-style augmentation of float32 images in 0..255, [B, H, W, 3]."""
+_CV2_BORDERS = {"nearest": cv2.BORDER_REPLICATE, "reflect": cv2.BORDER_REFLECT,
+                "wrap": cv2.BORDER_WRAP, "constant": cv2.BORDER_CONSTANT}
+
+
+def _warp_opencv(images: np.ndarray, transforms: np.ndarray, border: int) -> np.ndarray:
+    out = np.empty_like(images)
+    height, width = images.shape[1:3]
+    for i, (image, t) in enumerate(zip(images, transforms)):
+        matrix = np.asarray(t[:6], dtype=np.float64).reshape(2, 3)
+        out[i] = cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                borderMode=int(border), borderValue=0)
+    return out
+
+
+def has_geometry(spec: AugmentSpec) -> bool:
+    return bool(spec.rotation_range or spec.width_shift_range or spec.height_shift_range or spec.zoom_range != (1.0, 1.0))
+
+
+def warp_batch(images, spec: AugmentSpec, seed, warp: str = "opencv"):
+    """Random rotation/shift/zoom of uint8 images [B, H, W, 3] (IDG's ``apply_affine_transform``)."""
     shape = tf.shape(images)
-    batch, height, width = shape[0], shape[1], shape[2]
-    static_h, static_w = images.shape[1], images.shape[2]
-    if spec.rotation_range or spec.width_shift_range or spec.height_shift_range or spec.zoom_range != (1.0, 1.0):
-        transforms = affine_transforms(batch, static_h, static_w, spec, seed)
-        images = tf.raw_ops.ImageProjectiveTransformV3(
-            images=images, transforms=transforms, output_shape=tf.stack([height, width]),
+    transforms = affine_transforms(shape[0], images.shape[1], images.shape[2], spec, seed)
+    if warp == "opencv":
+        warped = tf.numpy_function(
+            lambda x, t: _warp_opencv(x, t, _CV2_BORDERS[spec.fill_mode]), [images, transforms], tf.uint8, stateful=False)
+        return tf.ensure_shape(warped, images.shape)
+    if warp == "tf":
+        return tf.raw_ops.ImageProjectiveTransformV3(
+            images=images, transforms=transforms, output_shape=shape[1:3],
             fill_value=0.0, interpolation="BILINEAR", fill_mode=spec.fill_mode.upper(),
         )
+    raise ValueError(f"warp must be 'opencv' or 'tf', got {warp!r}")
+
+
+def augment_batch(images, spec: AugmentSpec, seed, warp: str = "opencv"):
+    """Random IDG-style augmentation of uint8 images [B, H, W, 3]; float32 0..255 out."""
+    batch = tf.shape(images)[0]
+    if has_geometry(spec):
+        images = warp_batch(images, spec, seed, warp)
+    images = tf.cast(images, tf.float32)
     if spec.horizontal_flip:
         flip = _uniform(seed, [batch], 0.0, 1.0, 6) < 0.5
         images = tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images)
@@ -77,10 +112,10 @@ def crop_batch(images, out_size, random: bool, seed=None):
     return tf.image.crop_and_resize(images, boxes, tf.range(batch), [out_h, out_w])
 
 
-def finish_batch(images, spec: AugmentSpec, out_size, training: bool, seed):
-    """Everything after decode+resize: augmentation (training), crop, noise, preprocessing."""
-    if training:
-        images = augment_batch(images, spec, seed)
+def finish_batch(images, spec: AugmentSpec, out_size, training: bool, seed, warp: str = "opencv"):
+    """Everything after decode+resize of uint8 images: augmentation (training), crop, noise,
+    preprocessing; float32 out."""
+    images = augment_batch(images, spec, seed, warp) if training else tf.cast(images, tf.float32)
     images = crop_batch(images, out_size, random=training and spec.random_crop, seed=seed)
     if training and spec.noise_std:
         noise = tf.random.stateless_normal(tf.shape(images), seed=tf.random.experimental.stateless_fold_in(seed, 10), stddev=spec.noise_std)

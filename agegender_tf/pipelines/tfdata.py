@@ -58,6 +58,7 @@ def make_dataset(
     subset: str | None = None,
     shuffle_buffer: int | None = None,
     validate: bool = True,
+    warp: str = "opencv",
 ) -> tf.data.Dataset:
     """Batches of (float32 images [B, H, W, 3] preprocessed by ``spec``, labels).
 
@@ -68,6 +69,7 @@ def make_dataset(
     shuffle; with the cache it holds a second copy of the images, so lower it for big sets).
     ``subset`` takes seed 003's "training"/"validation" rows (``split_subset``). ``validate=False``
     skips the up-front decode check; only for manifests already checked in this process.
+    ``warp``: "opencv" (fast) or "tf" (pure graph) for rotation/shift/zoom (``augment_tf``).
     """
     manifest = split_subset(manifest, spec.validation_split, subset)
     if len(manifest) == 0:
@@ -95,7 +97,7 @@ def make_dataset(
 
     def finish(batch, batch_seed):
         images, y = batch
-        images = finish_batch(tf.cast(images, tf.float32), spec, out_size, training, batch_seed)
+        images = finish_batch(images, spec, out_size, training, batch_seed, warp)
         return images, y
 
     ds = ds.map(finish, num_parallel_calls=AUTOTUNE, deterministic=True)

@@ -1,0 +1,99 @@
+"""Benchmarks (speed targets are measured here, never in timed tests).
+
+``python -m agegender_tf.bench pipeline --root DIR [--json] [--images N]`` runs seed 003's
+augmentation (``transfer_vgg16_resnet50`` preset: rotation 30, shifts 0.2, flip, VGG16
+preprocess_input) at 224x224 on the same N UTKFace images through ImageDataGenerator and tf.data
+in one process and prints images/second for each. Goal: tf.data >= 5x the generator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+
+def _consume(batches) -> tuple[int, float]:
+    start = time.perf_counter()
+    seen = 0
+    for images, _ in batches:
+        seen += int(images.shape[0])
+    return seen, time.perf_counter() - start
+
+
+def bench_pipeline(root, images: int = 512, batch_size: int = 32, image_size: int = 224, seed: int = 0) -> dict:
+    """Images/second of both backends on the first ``images`` UTKFace faces (warm-up excluded)."""
+    import tensorflow as tf
+
+    from agegender_tf.data.readers import read_dataset
+    from agegender_tf.pipelines.checks import require_readable
+    from agegender_tf.pipelines.generator import make_generator
+    from agegender_tf.pipelines.spec import AUGMENT_PRESETS
+    from agegender_tf.pipelines.tfdata import make_dataset
+
+    result = read_dataset("utkface", root)
+    manifest = result.manifest.sort_values("path").head(images).reset_index(drop=True)
+    if len(manifest) < images:
+        raise ValueError(f"asked for {images} images, {root} has {len(manifest)} usable UTKFace faces")
+    spec = AUGMENT_PRESETS["transfer_vgg16_resnet50"]
+    start = time.perf_counter()
+    require_readable(manifest["path"])
+    validate_s = time.perf_counter() - start
+    options = dict(image_size=image_size, batch_size=batch_size, outputs=("gender",), training=True, seed=seed, validate=False)
+
+    generator = make_generator(manifest, spec, **options)
+    generator[0]  # warm-up: imports SciPy, first PIL decode
+    generator.on_epoch_end()
+    idg_images, idg_s = _consume(generator[i] for i in range(len(generator)))
+
+    dataset = make_dataset(manifest, spec, cache=True, **options)
+    for _ in dataset.take(1):  # warm-up: traces the map functions
+        pass
+    first_images, first_s = _consume(dataset)  # epoch 1: decodes and fills the cache
+    cached_images, cached_s = _consume(dataset)  # epoch 2: from the cache
+    return {
+        "images": int(len(manifest)),
+        "image_size": image_size,
+        "batch_size": batch_size,
+        "preset": "transfer_vgg16_resnet50",
+        "idg_img_s": round(idg_images / idg_s, 1),
+        "tfdata_img_s": round(first_images / first_s, 1),
+        "tfdata_cached_img_s": round(cached_images / cached_s, 1),
+        "ratio": round((first_images / first_s) / (idg_images / idg_s), 2),
+        "ratio_cached": round((cached_images / cached_s) / (idg_images / idg_s), 2),
+        "validate_s": round(validate_s, 2),
+        "cpu_count": os.cpu_count(),
+        "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.uname().machine,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agegender_tf.bench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="which", required=True)
+    pipe = sub.add_parser("pipeline", help="ImageDataGenerator vs tf.data throughput on UTKFace")
+    pipe.add_argument("--root", required=True, help="UTKFace root (the folder holding UTKFace/)")
+    pipe.add_argument("--images", type=int, default=512)
+    pipe.add_argument("--batch-size", type=int, default=32)
+    pipe.add_argument("--image-size", type=int, default=224)
+    pipe.add_argument("--seed", type=int, default=0)
+    pipe.add_argument("--json", action="store_true", help="print only the JSON object")
+    args = parser.parse_args(argv)
+    report = bench_pipeline(args.root, args.images, args.batch_size, args.image_size, args.seed)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(json.dumps(report, indent=2))
+        print(f"tf.data / ImageDataGenerator: {report['ratio']}x (cached epoch: {report['ratio_cached']}x); goal >= 5x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
