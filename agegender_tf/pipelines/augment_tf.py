@@ -72,10 +72,11 @@ def warp_batch(images, spec: AugmentSpec, seed, warp: str = "opencv"):
             lambda x, t: _warp_opencv(x, t, _CV2_BORDERS[spec.fill_mode]), [images, transforms], tf.uint8, stateful=False)
         return tf.ensure_shape(warped, images.shape)
     if warp == "tf":
-        return tf.raw_ops.ImageProjectiveTransformV3(
+        warped = tf.raw_ops.ImageProjectiveTransformV3(
             images=images, transforms=transforms, output_shape=shape[1:3],
             fill_value=0.0, interpolation="BILINEAR", fill_mode=spec.fill_mode.upper(),
         )
+        return tf.ensure_shape(warped, images.shape)
     raise ValueError(f"warp must be 'opencv' or 'tf', got {warp!r}")
 
 
