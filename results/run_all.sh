@@ -7,8 +7,8 @@ DATA="${AGEGENDER_DATA:-/work/shared/data}"
 run() {  # run PRESET ARGS...
   local preset=$1; shift
   mkdir -p "results/$preset"
-  local cmd="agegender run $preset --data-root \$AGEGENDER_DATA --out results/$preset --seed 42 $*"
-  echo "$cmd" > "results/$preset/COMMAND.txt"
+  echo "agegender run $preset --data-root \$AGEGENDER_DATA --out results/$preset --seed 42 $(printf '%q ' "$@")" \
+    > "results/$preset/COMMAND.txt"
   /usr/bin/time -f "$preset wall %e s" .venv/bin/agegender run "$preset" --data-root "$DATA" --out "results/$preset" --seed 42 "$@" \
     > "results/$preset/train.log" 2>&1
 }
