@@ -215,6 +215,37 @@ def train_one(preset: Preset, model_name: str, builder: str, model_args: dict, t
     return model, datasets, usable, dropped
 
 
+def oversample_table(preset: Preset, model, builder: str, args: dict, frame: pd.DataFrame, tasks, model_name: str,
+                     seed: int) -> pd.DataFrame:
+    """Predictions with seed 000 sec. VII's over-sampling: 4 corner + centre crops and their mirrors, averaged.
+
+    The test faces are loaded at the preset's load size (e.g. 256 for 224/227 crops), so each of the
+    ten views is a crop of the model's input size. Reported as model ``<name>+oversample``.
+    """
+    from agegender_tf.pipelines.targets import encode_targets
+    from agegender_tf.pipelines.tfdata import make_dataset
+    from agegender_tf.pipelines.tta import predict_tta
+
+    spec = augment_spec(preset, builder, model_kwargs(dataclasses.replace(preset, model=builder), tuple(tasks), args))
+    if spec.crop_size is None:
+        raise ValueError(f"preset {preset.name}: over-sampling needs a resize-then-crop augmentation")
+    load_size, _ = spec.sizes(preset.image_size)
+    uncropped = spec.disabled().replace(resize_to=None, crop_size=None)
+    dataset = make_dataset(frame, uncropped, image_size=load_size, batch_size=preset.batch_size, outputs=tuple(tasks),
+                           binning=get_binning_or_none(preset.binning), training=False, seed=seed, validate=False)
+    images = np.concatenate([np.asarray(x) for x, _ in dataset])
+    raw = predict_tta(model, images, crop=preset.image_size, mode="oversample", batch_size=preset.batch_size)
+    if not isinstance(raw, dict):
+        raw = dict(zip(model.output_names, raw if isinstance(raw, (list, tuple)) else [raw]))
+    truth = encode_targets(frame, outputs=tuple(tasks), binning=get_binning_or_none(preset.binning))
+    table = pd.DataFrame({"model": f"{model_name}+oversample", "path": frame["path"].to_numpy()})
+    for task in tasks:
+        output = np.asarray(raw[task])
+        table[f"{task}_true"] = truth[task]
+        table[f"{task}_pred"] = output.reshape(-1) if task == "age" else output.argmax(axis=-1)
+    return table
+
+
 # ------------------------------------------------------------------------------------------ baselines
 def _arrays(dataset):
     images, labels = [], []
@@ -288,9 +319,10 @@ def run(name: str, data_root: str | Path, out_dir: str | Path, *, smoke: bool = 
     pd.DataFrame({"age": parts["train"]["age"].to_numpy()}).to_csv(out_dir / "train_ages.csv", index=False)
 
     tables, dropped_for_training, trained = [], {}, {}
+    main_name = _models_to_train(preset)[0][0]
     for model_name, builder, args in _models_to_train(preset):
-        groups = preset.task_groups if model_name == _models_to_train(preset)[0][0] else preset.task_groups[:1]
-        merged = None
+        groups = preset.task_groups if model_name == main_name else preset.task_groups[:1]
+        merged, oversampled = None, None
         for tasks in groups:
             model, datasets, usable, dropped = train_one(preset, model_name, builder, args, tasks, parts, out_dir,
                                                          seed, verbose)
@@ -300,7 +332,10 @@ def run(name: str, data_root: str | Path, out_dir: str | Path, *, smoke: bool = 
             merged = table if merged is None else merged.merge(table, on=["model", "path"], how="outer")
             if "members" in preset.comparisons:
                 tables.extend(_ensemble_members(model, preset, datasets, usable["test"], tasks))
-        tables.append(merged)
+            if preset.tta == "oversample" and model_name == main_name:
+                table = oversample_table(preset, model, builder, args, usable["test"], tasks, model_name, seed)
+                oversampled = table if oversampled is None else oversampled.merge(table, on=["model", "path"], how="outer")
+        tables.extend(t for t in (merged, oversampled) if t is not None)
     if {"svm", "kmeans"} & set(preset.comparisons):
         tables.append(run_sklearn_baselines(preset, parts, seed, [c for c in ("svm", "kmeans") if c in preset.comparisons]))
     predictions = pd.concat(tables, ignore_index=True)

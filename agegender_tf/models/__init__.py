@@ -65,12 +65,12 @@ def _lookup(name: str):
     return _BUILDERS[name]
 
 
-def build(name: str, **kwargs):
-    """Build the registered model ``name`` with the given architecture settings."""
+def build(name: str, /, **kwargs):
+    """Build the registered model ``name`` with the given architecture settings (which may include ``name=``)."""
     return _lookup(name)(**kwargs)
 
 
-def preprocessing(name: str, **kwargs) -> dict:
+def preprocessing(name: str, /, **kwargs) -> dict:
     """Preprocessing facts of model ``name`` (for the settings ``kwargs`` it would be built with).
 
     An ``input_shape`` in ``kwargs`` overrides the default ``input_size``.

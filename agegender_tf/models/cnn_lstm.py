@@ -17,7 +17,7 @@ from __future__ import annotations
 import keras
 
 from agegender_tf.models import register
-from agegender_tf.models.heads import task_head
+from agegender_tf.models.heads import ADIENCE_GROUPS, task_head
 
 PREPROCESSING = {
     "input_size": (227, 227, 3),
@@ -32,7 +32,7 @@ PREPROCESSING = {
 def cnn_lstm(
     input_shape=(227, 227, 3),
     task="age_group",
-    num_classes=8,
+    num_classes=None,
     conv_filters=(48, 32, 16),
     conv_kernel_size=3,
     pool_size=2,
@@ -60,5 +60,5 @@ def cnn_lstm(
         x = keras.layers.LSTM(units, return_sequences=index < len(lstm_units), name=f"lstm{index}")(x)
     x = keras.layers.Dropout(sequence_dropout, name="sequence_dropout")(x)
     x = keras.layers.Dense(dense_units, activation="relu", name="fc")(x)
-    outputs = task_head(x, task, num_classes)
+    outputs = task_head(x, task, num_classes, default_age_groups=ADIENCE_GROUPS)
     return keras.Model(inputs, outputs, name=name)

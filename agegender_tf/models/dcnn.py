@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 
 from agegender_tf.models import register
-from agegender_tf.models.heads import task_head
+from agegender_tf.models.heads import ADIENCE_GROUPS, task_head
 
 PREPROCESSING = {
     "input_size": (227, 227, 3),
@@ -26,7 +26,7 @@ PREPROCESSING = {
 def dcnn(
     input_shape=(227, 227, 3),
     task="age_group",
-    num_classes=8,
+    num_classes=None,
     block_filters=(32, 64, 128, 256),
     convs_per_block=2,
     dense_units=256,
@@ -45,5 +45,5 @@ def dcnn(
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     x = keras.layers.Dense(dense_units, activation="relu", name="fc")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
-    outputs = task_head(x, task, num_classes)
+    outputs = task_head(x, task, num_classes, default_age_groups=ADIENCE_GROUPS)
     return keras.Model(inputs, outputs, name=name)

@@ -9,10 +9,15 @@ from __future__ import annotations
 import keras
 
 TASKS = ("gender", "age_group", "age")
+# Adience's eight age groups (seed 000 sec. VI, seed 002): the age-group default of the seed 000 models.
+ADIENCE_GROUPS = 8
 
 
-def head_units(task: str, num_classes: int | None) -> int:
-    """Units of a task's output layer; checks the task name and the class count."""
+def head_units(task: str, num_classes: int | None, default_age_groups: int | None = None) -> int:
+    """Units of a task's output layer; checks the task name and the class count.
+
+    ``num_classes=None`` means the task's default: 2 genders, one age, ``default_age_groups`` groups.
+    """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     if task == "age":
@@ -24,14 +29,17 @@ def head_units(task: str, num_classes: int | None) -> int:
         if num_classes != 2:
             raise ValueError(f"task 'gender' has 2 classes (female, male), got num_classes={num_classes}")
         return 2
+    num_classes = default_age_groups if num_classes is None else num_classes
     if num_classes is None or num_classes < 2:
         raise ValueError(f"task 'age_group' needs num_classes >= 2 (the binning's class count), got {num_classes}")
     return int(num_classes)
 
 
-def task_head(features, task: str, num_classes: int | None = None, kernel_initializer="glorot_uniform"):
+def task_head(
+    features, task: str, num_classes: int | None = None, kernel_initializer="glorot_uniform", default_age_groups=None
+):
     """Dense output layer named ``task``: softmax for classes, linear for ``"age"``; dtype float32."""
-    units = head_units(task, num_classes)
+    units = head_units(task, num_classes, default_age_groups)
     return keras.layers.Dense(
         units,
         activation="linear" if task == "age" else "softmax",

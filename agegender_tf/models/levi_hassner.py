@@ -13,7 +13,7 @@ from __future__ import annotations
 import keras
 
 from agegender_tf.models import register
-from agegender_tf.models.heads import task_head
+from agegender_tf.models.heads import ADIENCE_GROUPS, task_head
 from agegender_tf.models.layers import LocalResponseNormalization
 
 PREPROCESSING = {
@@ -29,7 +29,7 @@ PREPROCESSING = {
 def levi_hassner(
     input_shape=(227, 227, 3),
     task="age_group",
-    num_classes=8,
+    num_classes=None,
     conv_filters=(96, 256, 384),
     conv_kernels=(7, 5, 3),
     first_stride=4,
@@ -43,7 +43,7 @@ def levi_hassner(
     init_std=0.01,
     name="levi_hassner",
 ):
-    """Levi-Hassner CNN (seed 000 sec. VI, seed 002). Defaults: 8 Adience age groups, 227x227 input.
+    """Levi-Hassner CNN (seed 000 sec. VI, seed 002). Defaults: 8 Adience age groups (``num_classes=None``), 227x227 input.
 
     ``task="gender"`` (2 classes) builds the gender network; the output layer is named after the task.
     LRN follows the first two pooled blocks only, as in the authors' prototxt. Pooling uses "same"
@@ -71,5 +71,5 @@ def levi_hassner(
     for index, units in enumerate(dense_units, start=len(conv_filters) + 3):
         x = keras.layers.Dense(units, activation="relu", kernel_initializer=gaussian, name=f"fc{index}")(x)
         x = keras.layers.Dropout(dropout, name=f"drop{index}")(x)
-    outputs = task_head(x, task, num_classes, kernel_initializer=gaussian)
+    outputs = task_head(x, task, num_classes, kernel_initializer=gaussian, default_age_groups=ADIENCE_GROUPS)
     return keras.Model(inputs, outputs, name=name)
