@@ -46,8 +46,9 @@ def test_reads_ages_genders_and_subjects(afad_root):
     assert result.notes["ignored_root_files"] == ["README.md"]
 
 
-def test_registry_reads_afad(afad_root):
+def test_registry_reads_afad_from_the_release_folder_or_its_parent(afad_root):
     assert len(read_dataset("afad", afad_root).manifest) == len(GOOD)
+    assert read(afad_root.parent).manifest["path"].tolist() == read(afad_root).manifest["path"].tolist()
 
 
 def test_bad_folders_and_files_are_dropped_with_reasons(afad_root):

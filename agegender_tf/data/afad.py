@@ -20,6 +20,7 @@ from agegender_tf.data.manifest import DROPPED_COLUMNS, MANIFEST_COLUMNS, ReadRe
 SOURCE = "afad"
 GENDER_CODES = {"111": "male", "112": "female"}
 IMAGE_SUFFIXES = (".jpg", ".jpeg")
+RELEASE_FOLDERS = ("AFAD-Full", "AFAD-Lite")  # root may be the folder holding one of these
 LAYOUT = "<root>/<age>/<111|112>/<image>.jpg (111 = male, 112 = female)"
 
 
@@ -28,6 +29,7 @@ def read(root: str | Path) -> ReadResult:
     root = Path(root).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"AFAD root {root} does not exist; expected layout {LAYOUT}")
+    root = next((root / name for name in RELEASE_FOLDERS if (root / name).is_dir()), root)
     rows, dropped, ignored = [], [], []
     for age_dir in sorted(root.iterdir()):
         if not age_dir.is_dir():
