@@ -27,7 +27,8 @@ def _uniform(seed, shape, low, high, salt):
 
 
 def affine_transforms(batch, height, width, spec: AugmentSpec, seed):
-    """[batch, 8] output->input projective transforms (x = column, y = row) for ``spec``."""
+    """[batch, 8] output->input projective transforms (x = column, y = row) for ``spec``;
+    the horizontal flip is folded in, so one warp does both."""
     shape = [batch]
     theta = _uniform(seed, shape, -spec.rotation_range, spec.rotation_range, 1) * (math.pi / 180.0)
     tx = _uniform(seed, shape, -spec.width_shift_range, spec.width_shift_range, 2) * float(width)
@@ -41,6 +42,13 @@ def affine_transforms(batch, height, width, spec: AugmentSpec, seed):
     b0, b1 = sin * zx, cos * zy
     a2 = cx - a0 * cx - a1 * cy + cos * tx - sin * ty
     b2 = cy - b0 * cx - b1 * cy + sin * tx + cos * ty
+    if spec.horizontal_flip:
+        # IDG flips after the warp: output (x, y) reads the warp at (W - 1 - x, y).
+        flip = _uniform(seed, shape, 0.0, 1.0, 6) < 0.5
+        sign = tf.where(flip, -1.0, 1.0)
+        a2 = tf.where(flip, a0 * (width - 1) + a2, a2)
+        b2 = tf.where(flip, b0 * (width - 1) + b2, b2)
+        a0, b0 = a0 * sign, b0 * sign
     zeros = tf.zeros_like(a0)
     return tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
 
@@ -60,11 +68,12 @@ def _warp_opencv(images: np.ndarray, transforms: np.ndarray, border: int) -> np.
 
 
 def has_geometry(spec: AugmentSpec) -> bool:
-    return bool(spec.rotation_range or spec.width_shift_range or spec.height_shift_range or spec.zoom_range != (1.0, 1.0))
+    return bool(spec.rotation_range or spec.width_shift_range or spec.height_shift_range
+                or spec.zoom_range != (1.0, 1.0) or spec.horizontal_flip)
 
 
 def warp_batch(images, spec: AugmentSpec, seed, warp: str = "opencv"):
-    """Random rotation/shift/zoom of uint8 images [B, H, W, 3] (IDG's ``apply_affine_transform``)."""
+    """Random rotation/shift/zoom (IDG's ``apply_affine_transform``) then flip of uint8 [B, H, W, 3]."""
     shape = tf.shape(images)
     transforms = affine_transforms(shape[0], images.shape[1], images.shape[2], spec, seed)
     if warp == "opencv":
@@ -86,9 +95,6 @@ def augment_batch(images, spec: AugmentSpec, seed, warp: str = "opencv"):
     if has_geometry(spec):
         images = warp_batch(images, spec, seed, warp)
     images = tf.cast(images, tf.float32)
-    if spec.horizontal_flip:
-        flip = _uniform(seed, [batch], 0.0, 1.0, 6) < 0.5
-        images = tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images)
     if spec.brightness_range is not None:
         factor = _uniform(seed, [batch], spec.brightness_range[0], spec.brightness_range[1], 7)
         images = tf.clip_by_value(images * factor[:, None, None, None], 0.0, 255.0)
