@@ -32,7 +32,10 @@ class FaceBox:
 
 
 @lru_cache(maxsize=None)
-def _cascade(name: str) -> cv2.CascadeClassifier:
+def _cascade(name: str):
+    if not hasattr(cv2, "CascadeClassifier"):
+        raise ImportError(f"OpenCV {cv2.__version__} has no Haar cascades (removed in OpenCV 5); "
+                          "install opencv-python-headless>=4.10,<5")
     path = Path(cv2.data.haarcascades) / name
     cascade = cv2.CascadeClassifier(str(path))
     if cascade.empty():
