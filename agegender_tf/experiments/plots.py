@@ -32,9 +32,13 @@ def save_fig(name: str, folder: str | Path, tight_layout: bool = True, fig_exten
 def learning_curves(history: pd.DataFrame, title: str = ""):
     """Loss and each metric per epoch, training beside validation (seed 000 Fig. 3, seed 003 Fig. 4.4-4.5)."""
     metrics = [c for c in history.columns if c not in ("epoch", "learning_rate", "lr") and not c.startswith("val_")]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.2), squeeze=False)
+    columns = min(len(metrics), 4)
+    rows = int(np.ceil(len(metrics) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.2 * rows), squeeze=False)
+    for unused in axes.ravel()[len(metrics):]:
+        fig.delaxes(unused)
     epochs = history["epoch"] + 1 if "epoch" in history else np.arange(1, len(history) + 1)
-    for ax, metric in zip(axes[0], metrics):
+    for ax, metric in zip(axes.ravel(), metrics):
         ax.plot(epochs, history[metric], "o-", label="train")
         if f"val_{metric}" in history:
             ax.plot(epochs, history[f"val_{metric}"], "s--", label="validation")
