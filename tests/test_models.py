@@ -234,7 +234,7 @@ def test_transfer_imagenet_offline_says_how_to_pass_a_local_file(monkeypatch):
         raise Exception("URL fetch failure: [Errno -2] Name or service not known")
 
     monkeypatch.setattr(file_utils, "get_file", offline)
-    with pytest.raises(models.transfer.PretrainedWeightsUnavailable, match=r"weights='/path/vgg16_weights.*notop\.h5'"):
+    with pytest.raises(models.PretrainedWeightsUnavailable, match=r"weights='/path/vgg16_weights.*notop\.h5'"):
         models.build("transfer", backbone="vgg16", weights="imagenet", input_shape=(32, 32, 3))
 
 
@@ -312,7 +312,7 @@ def test_ensemble_averages_its_members():
     kwargs = {k: v for k, v in SMALL["cnn_rnn"].items()}
     keras.utils.set_random_seed(3)
     members = [models.build("cnn_rnn", rnn=rnn, name=f"member_{rnn}", **kwargs) for rnn in ("lstm", "gru")]
-    model = models.cnn_rnn.ensemble(members)
+    model = models.ensemble(members)
     images, _ = _batch(model)
     averaged = _predict(model, images)
     member_predictions = [_predict(member, images) for member in members]

@@ -85,3 +85,5 @@ def preprocessing(name: str, /, **kwargs) -> dict:
 
 # Builder modules register themselves on import.
 from agegender_tf.models import cnn_lstm, cnn_rnn, dcnn, gra_net, levi_hassner, transfer  # noqa: E402,F401
+from agegender_tf.models.cnn_rnn import ensemble  # noqa: E402,F401
+from agegender_tf.models.transfer import PretrainedWeightsUnavailable  # noqa: E402,F401
