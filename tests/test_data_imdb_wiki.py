@@ -191,3 +191,14 @@ def test_reading_is_deterministic(imdb_wiki_root):
     first, second = read(imdb_wiki_root), read(imdb_wiki_root)
     pd.testing.assert_frame_equal(first.manifest, second.manifest)
     pd.testing.assert_frame_equal(first.dropped, second.dropped)
+
+
+def test_audit_counts_policy_drops_but_fails_only_on_bad_labels(imdb_wiki_root):
+    from agegender_tf.data.audit import bad_dropped_items
+
+    result = read(imdb_wiki_root)
+    bad = dict((reason, item) for item, reason in bad_dropped_items(result))
+    # No face, low face score, second face and age range are a selection policy on valid files.
+    assert "no face detected" in result.policy_reasons and "face_score below 1.0" in result.policy_reasons
+    assert set(bad) == {"invalid date of birth"}
+    assert bad["invalid date of birth"].endswith(".jpg")

@@ -123,9 +123,14 @@ class AuditReport:
 
 
 def bad_dropped_items(result: ReadResult) -> list[tuple[str, str]]:
-    """Dropped rows that are bad input: files dropped for their name, and malformed metadata lines."""
+    """Dropped rows that are bad input: files dropped for their name, and malformed metadata lines.
+
+    Drops by the reader's selection policy (``ReadResult.policy_reasons``) are counted, not bad.
+    """
     bad = []
     for item, reason in zip(result.dropped["item"], result.dropped["reason"]):
+        if str(reason) in result.policy_reasons:
+            continue
         if Path(str(item)).is_file() or str(reason).startswith("malformed"):
             bad.append((str(item), str(reason)))
     return bad

@@ -83,7 +83,11 @@ def read(
         )
         _read_rows(name, mat_path.parent, fields, rows, dropped, **options)
     manifest = pd.DataFrame(rows, columns=COLUMNS).sort_values("path", kind="stable", ignore_index=True)
-    return ReadResult(manifest=manifest, dropped=pd.DataFrame(dropped, columns=list(DROPPED_COLUMNS)), notes=notes)
+    low, high = age_range
+    policy = {"no face detected", f"face_score below {min_face_score}", "second face present",
+              f"age outside [{low}, {high}]", "unknown gender"}
+    return ReadResult(manifest=manifest, dropped=pd.DataFrame(dropped, columns=list(DROPPED_COLUMNS)), notes=notes,
+                      policy_reasons=frozenset(policy))
 
 
 def _find_mat(root: Path, name: str) -> Path | None:

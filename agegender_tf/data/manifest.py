@@ -29,11 +29,17 @@ DROPPED_COLUMNS = ("item", "reason")
 
 @dataclass
 class ReadResult:
-    """What a reader returns: the kept rows, and every dropped row with its reason."""
+    """What a reader returns: the kept rows, and every dropped row with its reason.
+
+    ``policy_reasons`` names the drop reasons that are a selection policy applied to valid input
+    (IMDB-WIKI's "no face detected", a face-score threshold...): they are counted like every drop,
+    but an audit does not call those files bad.
+    """
 
     manifest: pd.DataFrame
     dropped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(DROPPED_COLUMNS)))
     notes: dict = field(default_factory=dict)
+    policy_reasons: frozenset = frozenset()
 
     def dropped_counts(self) -> dict[str, int]:
         """Reason -> number of dropped rows."""
