@@ -41,12 +41,16 @@ def notebook(preset: Preset):
             f"Replication of seed document `{preset.seed_document}` with the `{name}` preset of **agegender-tf**.\n"
             f"Paper datasets: {', '.join(preset.paper_datasets)}. Dataset used here: **{preset.dataset}**. "
             f"{preset.dataset_note}"),
-        new_markdown_cell("## Setup\nIn Colab, install the kit from its repository; elsewhere it is already installed."),
+        new_markdown_cell("## Setup\nIn Colab, clone the kit and install it from the clone (its committed split files "
+                          "live in `data_manifests/`); elsewhere it is already installed."),
         new_code_cell(
             "import sys\n"
             "IN_COLAB = \"google.colab\" in sys.modules\n"
             "if IN_COLAB:\n"
-            "    %pip install -q \"git+https://github.com/agegender-tf/agegender-tf.git\""),
+            "    !git clone -q https://github.com/agegender-tf/agegender-tf.git /content/agegender-tf\n"
+            "    %pip install -q -r /content/agegender-tf/requirements.txt\n"
+            "    %pip install -q --no-deps -e /content/agegender-tf\n"
+            "    sys.path.insert(0, \"/content/agegender-tf\")"),
         new_code_cell(
             "import os\n"
             "import keras\n"
@@ -141,6 +145,8 @@ def notebook(preset: Preset):
             "from agegender_tf.experiments.evaluate import comparison_markdown\n"
             "Markdown(comparison_markdown(result[\"comparison\"]) if result[\"comparison\"] else \"No paper numbers to compare.\")"),
     ]
+    for index, cell in enumerate(cells):  # stable ids: rebuilding an unchanged notebook changes nothing
+        cell["id"] = f"{name}-{index:02d}"
     nb = new_notebook(cells=cells, metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python"},
