@@ -76,29 +76,33 @@ def split_manifest(manifest: pd.DataFrame, preset: Preset, seed: int) -> dict[st
     """train/val/test manifests by the preset's split.
 
     ``committed``: the split file under ``data_manifests/<dataset>/`` (same test faces for every user).
-    ``holdout``: a seeded stratified holdout (seed 003's 70:30, stratified by gender x age class,
-    subjects and duplicate copies kept on one side), then ``val_size`` of the training part
-    (default 0.1) for validation, split the same way. Unlisted rows of a committed split are
-    counted (``split_unlisted``), never trained on.
+    ``holdout``: a seeded stratified holdout (seed 003's 70:30, stratified by gender x age group,
+    duplicate copies and subjects kept on one side: ``splits.stratified_holdout``), then ``val_size``
+    of the training part (default 0.1) for validation, split the same way.
     """
     from agegender_tf.data import splits
 
     kind = preset.split.get("kind", "committed")
     if kind == "committed":
-        joined = splits.load_committed_split(manifest, preset.dataset, warn=False)
+        joined = splits.load_committed_split(manifest, preset.dataset)
+        joined = joined[0] if isinstance(joined, tuple) else joined
         return {name: joined[joined["split"] == name].reset_index(drop=True) for name in ("train", "val", "test")}
     if kind != "holdout":
         raise ValueError(f"preset {preset.name}: unknown split kind {kind!r} (committed or holdout)")
+    from agegender_tf.data.audit import add_content_hashes
+
+    frame = add_content_hashes(manifest)
+    frame["stratum"] = frame["gender"].astype(str)
     binning = get_binning_or_none(preset.binning)
-    frame = manifest.copy()
-    frame["age_class"] = binning.to_label(frame["age"].to_numpy(float)) if binning else None
-    stratify = ("age_class", "gender")
+    if binning is not None:
+        frame["stratum"] += "_" + pd.Series(np.asarray(binning.to_class(frame["age"].to_numpy(float))),
+                                            index=frame.index).astype(str)
     train_part, test = splits.stratified_holdout(frame, test_size=float(preset.split.get("test_size", 0.3)),
-                                                 stratify=stratify, seed=seed)
+                                                 stratify="stratum", seed=seed)
     train_part, val = splits.stratified_holdout(train_part, test_size=float(preset.split.get("val_size", 0.1)),
-                                                stratify=stratify, seed=seed)
-    return {"train": train_part.reset_index(drop=True), "val": val.reset_index(drop=True),
-            "test": test.reset_index(drop=True)}
+                                                stratify="stratum", seed=seed)
+    return {name: part.drop(columns="stratum").reset_index(drop=True)
+            for name, part in (("train", train_part), ("val", val), ("test", test))}
 
 
 def _limit(parts: dict[str, pd.DataFrame], max_train: int | None, seed: int) -> dict[str, pd.DataFrame]:
