@@ -29,3 +29,9 @@ chain_b() {
     --set "callbacks.time_limit={'minutes': 3}"
 }
 chain_a & chain_b & wait
+# Then, alone on the machine: GRA_Net on the whole committed UTKFace training split (results/gra_net_full/).
+mkdir -p results/gra_net_full
+.venv/bin/agegender run gra_net --data-root "$DATA" --out results/gra_net_full --seed 42 --set image_size=32 \
+  --set epochs=30 --set batch_size=64 \
+  --set "model_args={'stem_filters': 16, 'stage_filters': (32, 64, 128), 'final_filters': 256, 'final_units': 1}" \
+  --set "callbacks.time_limit={'minutes': 26}" > results/gra_net_full/train.log 2>&1
