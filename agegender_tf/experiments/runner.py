@@ -162,11 +162,15 @@ def make_datasets(preset, spec, tasks, parts, seed, binning):
 def predict_table(model, dataset, frame: pd.DataFrame, tasks, model_name: str) -> pd.DataFrame:
     """Predictions of ``model`` on ``dataset`` (built from ``frame`` in order) as a predictions table."""
     raw = model.predict(dataset, verbose=0)
-    if not isinstance(raw, dict):
-        raw = dict(zip(model.output_names, raw if isinstance(raw, (list, tuple)) else [raw]))
+    return predictions_frame(raw, model, frame, tasks, get_binning_or_none(frame.attrs.get("binning")), model_name)
+
+
+def predictions_frame(raw, model, frame: pd.DataFrame, tasks, binning, model_name: str) -> pd.DataFrame:
+    """``model``'s raw outputs on ``frame`` (in order) as rows ``model, path, <task>_true, <task>_pred``."""
     from agegender_tf.pipelines.targets import encode_targets
 
-    binning = get_binning_or_none(frame.attrs.get("binning"))
+    if not isinstance(raw, dict):
+        raw = dict(zip(model.output_names, raw if isinstance(raw, (list, tuple)) else [raw]))
     truth = encode_targets(frame, outputs=tuple(tasks), binning=binning)
     table = pd.DataFrame({"model": model_name, "path": frame["path"].to_numpy()})
     for task in tasks:
@@ -226,7 +230,6 @@ def oversample_table(preset: Preset, model, builder: str, args: dict, frame: pd.
     The test faces are loaded at the preset's load size (e.g. 256 for 224/227 crops), so each of the
     ten views is a crop of the model's input size. Reported as model ``<name>+oversample``.
     """
-    from agegender_tf.pipelines.targets import encode_targets
     from agegender_tf.pipelines.tfdata import make_dataset
     from agegender_tf.pipelines.tta import predict_tta
 
@@ -239,15 +242,7 @@ def oversample_table(preset: Preset, model, builder: str, args: dict, frame: pd.
                            binning=get_binning_or_none(preset.binning), training=False, seed=seed, validate=False)
     images = np.concatenate([np.asarray(x) for x, _ in dataset])
     raw = predict_tta(model, images, crop=preset.image_size, mode="oversample", batch_size=preset.batch_size)
-    if not isinstance(raw, dict):
-        raw = dict(zip(model.output_names, raw if isinstance(raw, (list, tuple)) else [raw]))
-    truth = encode_targets(frame, outputs=tuple(tasks), binning=get_binning_or_none(preset.binning))
-    table = pd.DataFrame({"model": f"{model_name}+oversample", "path": frame["path"].to_numpy()})
-    for task in tasks:
-        output = np.asarray(raw[task])
-        table[f"{task}_true"] = truth[task]
-        table[f"{task}_pred"] = output.reshape(-1) if task == "age" else output.argmax(axis=-1)
-    return table
+    return predictions_frame(raw, model, frame, tasks, get_binning_or_none(preset.binning), f"{model_name}+oversample")
 
 
 # ------------------------------------------------------------------------------------------ baselines
