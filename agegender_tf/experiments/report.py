@@ -89,7 +89,10 @@ def write_report(preset: Preset, out_dir, predictions: pd.DataFrame, *, counts: 
 
 
 def render_figures(out_dir) -> list[Path]:
-    """Draw every figure of the run in ``out_dir`` from its saved files; return their paths."""
+    """Draw every figure of the run in ``out_dir`` from its saved files; return their paths.
+
+    A smoke run's figures say under them that their numbers only show that the pipeline runs.
+    """
     out_dir = Path(out_dir)
     folder = out_dir / FIGURES
     result = json.loads((out_dir / "report.json").read_text())
@@ -98,46 +101,71 @@ def render_figures(out_dir) -> list[Path]:
     history = pd.read_csv(out_dir / "history.csv")
     predictions = pd.read_csv(out_dir / "predictions.csv")
     main = result["main_model"]
+    note = smoke_note(result)
     paths = []
+
+    def save(fig, name):
+        if note:
+            plots.add_note(fig, note)
+        paths.append(plots.save_fig(name, folder, fig=fig))
+
     for run_name, rows in history.groupby("run", sort=False):
-        plots.learning_curves(rows.drop(columns=["run"]).reset_index(drop=True), title=run_name)
-        paths.append(plots.save_fig(f"learning_curves_{run_name}", folder))
+        model_name, tasks = _split_run_name(run_name, preset_dict)
+        title = f"{model_name} learning curves: " + ", ".join(plots.TASK_NAMES.get(t, t) for t in tasks)
+        save(plots.learning_curves(rows.drop(columns=["run"]).reset_index(drop=True), title=title, tasks=tasks),
+             f"learning_curves_{run_name}")
     for task, metrics in result["metrics"].items():
         if labels.get(task) is None:
             continue
-        plots.confusion_heatmap(metrics["confusion_matrix"], metrics["labels"], title=f"{main}: {task}")
-        paths.append(plots.save_fig(f"confusion_{task}", folder))
-        plots.per_class_bars(metrics["per_class"], title=f"{main}: {task} per class")
-        paths.append(plots.save_fig(f"per_class_{task}", folder))
+        name = plots.TASK_NAMES.get(task, task)
+        save(plots.confusion_heatmap(metrics["confusion_matrix"], metrics["labels"],
+                                     title=f"{main}: {name} on {metrics['n']} test faces"), f"confusion_{task}")
+        save(plots.per_class_bars(metrics["per_class"], title=f"{main}: {name} per class"), f"per_class_{task}")
     ages = pd.read_csv(out_dir / "train_ages.csv")["age"]
     binning = get_binning(preset_dict["binning"]) if preset_dict.get("binning") else None
-    plots.age_histogram(ages, edges=binning.edges if binning else None,
-                        title=f"Ages of the {len(ages)} training faces ({result['dataset_used']})")
-    paths.append(plots.save_fig("age_histogram_train", folder))
+    save(plots.age_histogram(ages, edges=binning.edges if binning else None,
+                             title=f"Ages of the {len(ages)} training faces ({result['dataset_used']})",
+                             edge_label=f"age-group edges ({binning.name})" if binning else "class edges"),
+         "age_histogram_train")
     main_rows = predictions[predictions["model"] == main].head(18)
     if not main_rows.empty:
-        captions_true, captions_pred = [], []
-        for _, row in main_rows.iterrows():
-            captions_true.append(_caption(row, labels, "true"))
-            captions_pred.append(_caption(row, labels, "pred"))
-        plots.face_grid(main_rows["path"].tolist(), captions_true, captions_pred,
-                        title="test faces: true (first line) / predicted (second line)")
-        paths.append(plots.save_fig("test_faces", folder))
+        captions = [_caption(row, labels) for _, row in main_rows.iterrows()]
+        save(plots.face_grid(main_rows["path"].tolist(), captions, title=f"{main}: the first test faces"), "test_faces")
     if len(result["models"]) > 1:
         for task in labels:
             scored = {m: v[task] for m, v in result["models"].items() if task in v}
             if len(scored) > 1:
-                metrics = ("mae", "rmse") if labels[task] is None else ("accuracy", "precision", "recall", "f1")
-                plots.comparison_bars(scored, metrics=metrics, title=f"{task}: models compared")
-                paths.append(plots.save_fig(f"comparison_{task}", folder))
+                regression = labels[task] is None
+                metrics = ("mae", "rmse") if regression else ("accuracy", "precision", "recall", "f1")
+                save(plots.comparison_bars(scored, metrics=metrics,
+                                           title=f"{plots.TASK_NAMES.get(task, task)}: models compared",
+                                           ylabel="error in years" if regression else "score on the test faces"),
+                     f"comparison_{task}")
     return paths
 
 
-def _caption(row, labels, which: str) -> str:
-    parts = []
+def smoke_note(result: dict) -> str:
+    """The line a smoke run's figures carry ("" for a full run)."""
+    if not result.get("protocol", {}).get("smoke"):
+        return ""
+    return f"smoke run: numbers only show the pipeline runs; see results/{result['preset']}/ for a full run"
+
+
+def _split_run_name(run_name: str, preset_dict: dict) -> tuple[str, tuple[str, ...]]:
+    """``gra_net__gender_age_group_age`` -> ("gra_net", ("gender", "age_group", "age")), by the preset's task groups."""
+    model_name, _, joined = run_name.partition("__")
+    for group in preset_dict["task_groups"]:
+        if "_".join(group) == joined:
+            return model_name, tuple(group)
+    return model_name, ()
+
+
+def _caption(row, labels) -> list[tuple[str, str]]:
+    """Caption lines of one test face: one per task the model predicts, each named."""
+    lines = []
     for task, task_labels in labels.items():
-        value = row.get(f"{task}_{which}")
-        if value is None or pd.isna(value):
+        true, pred = row.get(f"{task}_true"), row.get(f"{task}_pred")
+        if true is None or pred is None or pd.isna(true) or pd.isna(pred):
             continue
-        parts.append(f"{value:.0f}y" if task_labels is None else task_labels[int(value)])
-    return " ".join(parts)
+        lines.append(plots.caption_line(task, true, pred, task_labels))
+    return lines
