@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 import pandas as pd
@@ -91,3 +93,52 @@ def test_time_limit_stops_after_the_first_epoch_past_it(tmp_path):
                     callbacks={"time_limit": {"minutes": 0}}, epochs=5, out_dir=tmp_path,
                     loss="sparse_categorical_crossentropy", verbose=0)
     assert history["epoch"].tolist() == [0]
+
+
+def test_finished_training_is_marked_done_before_its_backup_is_removed(tmp_path, monkeypatch):
+    """A kill after fit but before the backup is removed: the rerun loads the finished network."""
+
+    def killed_here(out_dir):
+        raise KeyboardInterrupt("simulated kill between done.json and the backup's removal")
+
+    monkeypatch.setattr(train_module, "remove_backup", killed_here)
+    with pytest.raises(KeyboardInterrupt):
+        fit(tmp_path, epochs=3)
+    monkeypatch.undo()
+    assert train_module.resuming(tmp_path)  # the backup is still there...
+    done = json.loads((tmp_path / train_module.DONE_FILE).read_text())  # ...and the network is marked finished
+    assert done["epochs"] == 3 and done["params"] > 0
+    best_bytes = (tmp_path / "best.keras").read_bytes()
+    model = train_module.load_finished(tmp_path)
+    assert model is not None and model.count_params() == done["params"]
+    assert not (tmp_path / train_module.BACKUP_DIR).exists()  # leftover backup removed
+    assert pd.read_csv(tmp_path / "history.csv")["epoch"].tolist() == [0, 1, 2]
+    assert (tmp_path / "best.keras").read_bytes() == best_bytes
+
+
+def test_unfinished_network_is_not_loaded(tmp_path):
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        fit(tmp_path, epochs=3, extra=[CrashAfterEpoch(0)])
+    assert train_module.load_finished(tmp_path) is None
+    assert not (tmp_path / train_module.DONE_FILE).exists()
+
+
+class _Stream:
+    def __init__(self, tty):
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+
+def test_progress_bar_on_a_terminal_one_line_per_epoch_in_logs_and_nothing_when_quiet():
+    assert train_module.progress_verbosity(stream=_Stream(True)) == 1
+    assert train_module.progress_verbosity(stream=_Stream(False)) == 2
+    assert train_module.progress_verbosity(quiet=True, stream=_Stream(True)) == 0
+
+
+def test_unknown_strategy_is_a_usage_error():
+    from agegender_tf.errors import UsageError
+
+    with pytest.raises(UsageError, match="choose one of default, mirrored, multiworker, tpu"):
+        train_module.make_strategy("horovod")

@@ -5,21 +5,41 @@ ModelCheckpoint of the best validation loss (seed 000 sec. V, seed 003 sec. 3.6)
 (seed 000 sec. V: lower the rate after 10 epochs without improvement), and the optimizers: SGD
 1e-3 -> 1e-4 after 10k iterations (seed 000 sec. VII, Levi-Hassner), Adam 1e-3 (seed 003 sec. 4.2),
 Nadam 1e-3 (seed 004 sec. 7.1). ``BackupAndRestore`` makes a killed run, started again with the same
-command, resume from its last finished epoch; ``CSVLogger`` then appends to ``history.csv``.
+command, resume from its last finished epoch; ``CSVLogger`` then appends to ``history.csv``. A finished
+network is marked (``done.json``) before its backup is removed, so a kill in between loses nothing.
+
+Scaling out (DESIGN.md, "Scaling out"; ``docs/distribute.md``): ``make_strategy`` returns the
+``tf.distribute`` strategy of ``--strategy``; ``--cpu-replicas N`` first splits the CPU into N logical
+devices so that MirroredStrategy can be exercised without GPUs. The preset's batch size is per replica.
 """
 
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from pathlib import Path
 
 import keras
 import pandas as pd
 
+from agegender_tf.errors import UsageError
+from agegender_tf.experiments.rundir import load_keras_model, write_json_atomic
+
 HISTORY_FILE = "history.csv"
 BEST_MODEL_FILE = "best.keras"
 BACKUP_DIR = "backup"
+DONE_FILE = "done.json"
+STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
+
+
+def progress_verbosity(quiet: bool = False, stream=None) -> int:
+    """Keras ``verbose`` for ``fit``: 0 with ``--quiet`` (CI), 1 (a per-step bar with ETA) on a terminal,
+    2 (one line per epoch) when the output is a log file or pipe."""
+    if quiet:
+        return 0
+    stream = sys.stdout if stream is None else stream
+    return 1 if getattr(stream, "isatty", lambda: False)() else 2
 
 
 def set_seed(seed: int | None, deterministic: bool = False) -> None:
@@ -80,7 +100,8 @@ def make_callbacks(spec: dict, out_dir: str | Path, uses_schedule: bool = False)
         if "val_loss" in previous and previous["val_loss"].notna().any():
             best_so_far = float(previous["val_loss"].min())
     callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.BackupAndRestore(str(out_dir / BACKUP_DIR), save_freq="epoch", delete_checkpoint=True),
+        # ``train`` removes the backup itself, after ``done.json`` marks the network finished.
+        keras.callbacks.BackupAndRestore(str(out_dir / BACKUP_DIR), save_freq="epoch", delete_checkpoint=False),
         keras.callbacks.CSVLogger(str(history_path), append=True),
         keras.callbacks.ModelCheckpoint(str(out_dir / BEST_MODEL_FILE), monitor="val_loss", save_best_only=True,
                                         initial_value_threshold=best_so_far),
@@ -100,22 +121,109 @@ def resuming(out_dir: str | Path) -> bool:
     return (Path(out_dir) / BACKUP_DIR).is_dir() and any((Path(out_dir) / BACKUP_DIR).iterdir())
 
 
+def remove_backup(out_dir: str | Path) -> None:
+    """Delete the BackupAndRestore backup of a network that ``done.json`` marks finished."""
+    shutil.rmtree(Path(out_dir) / BACKUP_DIR, ignore_errors=True)
+
+
+def load_finished(out_dir: str | Path):
+    """The best model of a network marked finished in ``out_dir`` (removing a leftover backup), else None."""
+    out_dir = Path(out_dir)
+    if not (out_dir / DONE_FILE).exists():
+        return None
+    remove_backup(out_dir)
+    return load_keras_model(out_dir / BEST_MODEL_FILE)
+
+
 def train(model: keras.Model, train_data, val_data, *, optimizer: dict, callbacks: dict, epochs: int, out_dir,
           loss, metrics=None, loss_weights=None, extra_callbacks=(), verbose: int = 2) -> pd.DataFrame:
     """Compile and fit ``model``; return the whole history (all runs of this ``out_dir``) as a DataFrame.
 
     A fresh run (no backup in ``out_dir``) starts a new ``history.csv``; a run whose backup exists
-    resumes from the epoch after the last one it finished.
+    resumes from the epoch after the last one it finished. When ``fit`` returns, ``done.json``
+    (seconds, parameters, epochs) is written first and the backup removed after it.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if not resuming(out_dir):
-        for stale in (out_dir / HISTORY_FILE, out_dir / BEST_MODEL_FILE):
+        for stale in (out_dir / HISTORY_FILE, out_dir / BEST_MODEL_FILE, out_dir / DONE_FILE):
             stale.unlink(missing_ok=True)
-        shutil.rmtree(out_dir / BACKUP_DIR, ignore_errors=True)
+        shutil.rmtree(out_dir / BACKUP_DIR, ignore_errors=True)  # an empty backup folder
+    started = time.time()
     opt = make_optimizer(optimizer)
     model.compile(optimizer=opt, loss=loss, metrics=metrics, loss_weights=loss_weights)
     uses_schedule = "step_at_iteration" in optimizer
     model.fit(train_data, validation_data=val_data, epochs=int(epochs),
               callbacks=make_callbacks(callbacks, out_dir, uses_schedule) + list(extra_callbacks), verbose=verbose)
-    return pd.read_csv(out_dir / HISTORY_FILE)
+    history = pd.read_csv(out_dir / HISTORY_FILE)
+    write_json_atomic(out_dir / DONE_FILE, {"seconds": round(time.time() - started, 1),
+                                            "params": int(model.count_params()), "epochs": int(len(history))})
+    remove_backup(out_dir)
+    return history
+
+
+# ------------------------------------------------------------------------------------ tf.distribute
+def split_cpu(replicas: int) -> None:
+    """Split the CPU into ``replicas`` logical devices (before TensorFlow initialises its devices)."""
+    import tensorflow as tf
+
+    if replicas < 1:
+        raise UsageError(f"--cpu-replicas must be at least 1, got {replicas}")
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    current = tf.config.get_logical_device_configuration(cpu)
+    if current is not None and len(current) == replicas:
+        return
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
+    except RuntimeError:
+        raise UsageError(f"--cpu-replicas {replicas}: TensorFlow has already started with "
+                         f"{len(tf.config.list_logical_devices('CPU'))} CPU device(s); split the CPU before "
+                         "anything else uses TensorFlow (a fresh process)") from None
+
+
+def make_strategy(name: str = "default", cpu_replicas: int | None = None):
+    """The ``tf.distribute`` strategy ``name`` (``STRATEGIES``); see ``docs/distribute.md``.
+
+    ``mirrored``: one replica per GPU, or per logical CPU device with ``cpu_replicas``;
+    ``multiworker``: MultiWorkerMirroredStrategy over the machines in ``TF_CONFIG``;
+    ``tpu``: TPUStrategy on the TPU that ``TPUClusterResolver`` finds (Colab, Cloud TPU VM).
+    """
+    import tensorflow as tf
+
+    if name not in STRATEGIES:
+        raise UsageError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+    if cpu_replicas:
+        split_cpu(int(cpu_replicas))
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        if cpu_replicas and not tf.config.list_logical_devices("GPU"):
+            return tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as error:
+        raise UsageError(f"--strategy tpu: no TPU found ({str(error).splitlines()[0][:160]})") from None
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def distribution_record(strategy, name: str, per_replica_batch: int) -> dict:
+    """``protocol.distribution`` of the report: the strategy, its replicas and devices, the global batch.
+
+    The learning rate is the paper's, whatever the number of replicas (``learning_rate_scaling``: none).
+    """
+    import tensorflow as tf
+
+    replicas = int(strategy.num_replicas_in_sync)
+    if strategy is tf.distribute.get_strategy() and not tf.distribute.has_strategy():
+        # The default strategy places ops on the first GPU, else the CPU.
+        devices = [(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU"))[0].name]
+    else:
+        devices = [str(d) for d in strategy.extended.worker_devices]
+    return {"strategy": name, "replicas": replicas, "devices": devices,
+            "per_replica_batch_size": int(per_replica_batch), "global_batch_size": int(per_replica_batch) * replicas,
+            "learning_rate_scaling": "none"}

@@ -1,0 +1,224 @@
+"""A run folder's identity, lock and atomic files (issue 11: results you can trust).
+
+- ``fingerprint.json`` records what made the folder: the resolved preset (after ``--smoke``,
+  ``--profile`` and ``--set``), the profile, seed, smoke flag, the dataset folder, the sha256 of the
+  committed split file the run used, the distribution strategy and the kit version. A rerun with the
+  same fingerprint resumes (or reuses finished networks); a different one is refused with one line
+  naming what differs, unless ``overwrite`` empties the folder first.
+- ``.lock`` is held with ``fcntl.flock`` for the whole run, so a second run into the same folder
+  stops at once ("D is in use by process N") instead of mixing its files with the first one's.
+  The lock file stays (removing it would let two runs lock two different files).
+- ``write_text_atomic`` / ``write_json_atomic`` / ``write_csv_atomic`` write a temporary file beside
+  the target and ``os.replace`` it, so a kill never leaves a half-written file; ``report.json`` is
+  written last, so a folder without it is visibly unfinished.
+- ``check_keras_file`` / ``load_keras_model`` name a damaged ``best.keras`` (a ``.keras`` file is a zip
+  archive: cut short, it has no central directory) instead of Keras' "File not found".
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+from agegender_tf.errors import UsageError
+
+FINGERPRINT_FILE = "fingerprint.json"
+LOCK_FILE = ".lock"
+REPORT_FILE = "report.json"
+# Any of these marks a folder as a run folder that ``--overwrite`` may empty.
+RUN_FOLDER_MARKS = (FINGERPRINT_FILE, "preset.json", REPORT_FILE, "train")
+FRESH_START = "rerun with --overwrite to start fresh"
+
+
+class RunFolderBusy(UsageError):
+    """Another process holds the run folder's lock."""
+
+
+class CorruptFile(UsageError):
+    """A file of the run folder cannot be read back (cut short, not the format it should be)."""
+
+
+# ------------------------------------------------------------------------------------ atomic files
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json_atomic(path: str | Path, value) -> Path:
+    return write_text_atomic(path, json.dumps(value, indent=2, default=str))
+
+
+def write_csv_atomic(frame: pd.DataFrame, path: str | Path) -> Path:
+    return write_text_atomic(path, frame.to_csv(index=False))
+
+
+# -------------------------------------------------------------------------------------- fingerprint
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(preset, *, seed: int, smoke: bool, data_root, profile: str | None = None,
+                distribution: dict | None = None) -> dict:
+    """What made a run: compared on rerun (``identity``) and recorded for the reader (``context``).
+
+    The data root is compared by what the run read from it, not by its absolute path (the same data
+    mounted elsewhere, or in Colab, is the same run): the dataset folder name and, for a committed
+    split, the sha256 of ``data_manifests/<dataset>/<split file>``.
+    """
+    from agegender_tf import __version__
+    from agegender_tf.data.splits import committed_split_path
+
+    split_file = None
+    if preset.split.get("kind", "committed") == "committed":
+        path = committed_split_path(preset.dataset)
+        if path is not None:
+            split_file = {"name": f"{path.parent.name}/{path.name}", "sha256": file_sha256(path)}
+    identity = {
+        "preset": json.loads(json.dumps(preset.to_dict(), default=str)),
+        "profile": profile,
+        "seed": int(seed),
+        "smoke": bool(smoke),
+        "dataset_folder": preset.dataset,
+        "split_file": split_file,
+        "distribution": {k: distribution[k] for k in ("strategy", "replicas")} if distribution else None,
+        "kit_version": __version__,
+    }
+    return {"identity": identity, "context": {"data_root": str(data_root)}}
+
+
+def _flatten(value, prefix: str = "") -> dict:
+    if isinstance(value, dict):
+        flat = {}
+        for key, inner in value.items():
+            flat.update(_flatten(inner, f"{prefix}.{key}" if prefix else str(key)))
+        return flat or {prefix: {}}
+    return {prefix: value}
+
+
+def differences(old: dict, new: dict, limit: int = 4) -> str:
+    """``key: old -> new`` for each differing (dotted) key of two fingerprints' identities, '' if none."""
+    before, after = _flatten(old), _flatten(new)
+    keys = [k for k in dict.fromkeys([*before, *after]) if before.get(k, "<absent>") != after.get(k, "<absent>")]
+    shown = [f"{k}: {json.dumps(before.get(k, '<absent>'), default=str)} -> "
+             f"{json.dumps(after.get(k, '<absent>'), default=str)}" for k in keys[:limit]]
+    if len(keys) > limit:
+        shown.append(f"and {len(keys) - limit} more")
+    return "; ".join(shown)
+
+
+def _contents(out_dir: Path) -> list[Path]:
+    return [p for p in out_dir.iterdir() if p.name != LOCK_FILE]
+
+
+def prepare(out_dir: str | Path, record: dict, overwrite: bool = False) -> str:
+    """Check (or empty) ``out_dir`` for a run with fingerprint ``record``; return "new", "resume" or "overwrite".
+
+    Call it while holding the folder's lock. A folder whose fingerprint differs, or a non-empty folder
+    without one (made by an older kit), is refused unless ``overwrite``; ``overwrite`` only empties
+    folders that look like run folders, never an arbitrary non-empty folder.
+    """
+    out_dir = Path(out_dir)
+    contents = _contents(out_dir)
+    path = out_dir / FINGERPRINT_FILE
+    state = "new"
+    if contents and overwrite:
+        if not any((out_dir / mark).exists() for mark in RUN_FOLDER_MARKS):
+            raise UsageError(f"{out_dir} is not empty and holds no run; --overwrite empties only run folders: "
+                             "choose another --out")
+        for item in contents:
+            shutil.rmtree(item) if item.is_dir() and not item.is_symlink() else item.unlink()
+        state = "overwrite"
+    elif path.exists():
+        try:
+            old = json.loads(path.read_text())["identity"]
+        except (ValueError, KeyError, TypeError) as error:
+            raise CorruptFile(f"{path} is corrupt ({type(error).__name__}); {FRESH_START}") from None
+        changed = differences(old, record["identity"])
+        if changed:
+            raise UsageError(f"{out_dir} holds a run made differently ({changed}); {FRESH_START} "
+                             "or choose another --out")
+        state = "resume"
+    elif contents:
+        raise UsageError(f"{out_dir} is not empty and has no {FINGERPRINT_FILE} (made by an older kit or "
+                         f"another program); {FRESH_START} or choose another --out")
+    write_json_atomic(path, record)
+    return state
+
+
+# ---------------------------------------------------------------------------------------------- lock
+@contextmanager
+def locked(out_dir: str | Path):
+    """Hold an exclusive ``fcntl.flock`` on ``out_dir/.lock`` (creating the folder); raise
+    ``RunFolderBusy`` at once when another process holds it."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(out_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 64, 0).decode(errors="replace").strip() or "unknown"
+            raise RunFolderBusy(f"{out_dir} is in use by process {holder}") from None
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        yield out_dir
+    finally:
+        os.close(descriptor)  # closing releases the lock
+
+
+# ------------------------------------------------------------------------------------- model files
+def check_keras_file(path: str | Path) -> Path:
+    """Raise ``CorruptFile`` naming ``path`` unless it is a complete ``.keras`` archive (zip CRCs checked)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CorruptFile(f"{path} is missing although its network is marked finished; {FRESH_START}")
+    problem = None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+            if bad is not None:
+                problem = f"member {bad} fails its checksum"
+            elif "config.json" not in archive.namelist():
+                problem = "no config.json inside"
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        problem = f"not a complete .keras archive: {error}"
+    if problem:
+        raise CorruptFile(f"{path} is corrupt ({problem}); {FRESH_START}")
+    return path
+
+
+def load_keras_model(path: str | Path):
+    """``keras.saving.load_model`` of ``path`` after ``check_keras_file`` has found it whole."""
+    import keras
+
+    return keras.saving.load_model(check_keras_file(path))
+
+
+def check_run_models(out_dir: str | Path) -> list[Path]:
+    """Check every ``train/*/best.keras`` of a run folder (``agegender report``); return them."""
+    return [check_keras_file(path) for path in sorted(Path(out_dir).glob("train/*/best.keras"))]
