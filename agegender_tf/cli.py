@@ -14,6 +14,7 @@ import sys
 _COMMAND_GROUPS = (
     ("agegender_tf.data.cli", "add_commands"),
     ("agegender_tf.experiments.cli", "add_commands"),
+    ("agegender_tf.app_cli", "add_commands"),
 )
 
 
