@@ -1,6 +1,6 @@
 """Audit a dataset: decode every image once, check every name, find duplicates and split leaks.
 
-Issue 2, "Labels, audits and splits": nothing is skipped silently. A *bad* file (the audit fails)
+Nothing is skipped silently. A *bad* file (the audit fails)
 is one that cannot be decoded, or that the reader dropped for its name (e.g. a UTKFace file
 without ``age_gender`` labels), or a malformed metadata line. Usable oddities (irregular names
 the reader could still parse, grayscale/CMYK images, duplicate copies with conflicting labels)
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from agegender_tf.data import near_duplicates
 from agegender_tf.data.images import ImageCheck, check_image, content_hash
 from agegender_tf.data.manifest import ReadResult
 from agegender_tf.data.readers import read_dataset
@@ -151,6 +152,12 @@ def audit_result(name: str, result: ReadResult, workers: int | None = None) -> A
     decodable = manifest.loc[present].loc[[c.problem is None for c in checks]]
     hashed = add_content_hashes(decodable, workers)
     duplicates = duplicate_report(hashed)
+    pairs = near_duplicates.pairs_table(hashed, key="path", workers=workers)
+    hashed = near_duplicates.add_groups(hashed, pairs, key="path")
+    groups = hashed[near_duplicates.GROUP_COLUMN].dropna()
+    duplicates["near_duplicates"] = {"max_distance": near_duplicates.NEAR_DUPLICATE_DISTANCE,
+                                     "pairs": int(len(pairs)), "groups": int(groups.nunique()),
+                                     "files": int(len(groups))}
     for group in duplicates["conflicts"]:
         warnings.append((group[0]["path"], f"{len(group)} identical copies disagree on labels: "
                          + ", ".join(Path(r["path"]).name for r in group)))
@@ -184,7 +191,8 @@ def split_leaks(name: str, manifest: pd.DataFrame) -> dict:
     keys = list(parts)
     for i, first in enumerate(keys):
         for second in keys[i + 1:]:
-            shared = check_no_leak(parts[first], parts[second])
+            shared = check_no_leak(parts[first], parts[second],
+                                   by=("subject", "content_hash", near_duplicates.GROUP_COLUMN))
             if any(shared.values()):
                 leaks[f"{first} / {second}"] = shared
     return leaks

@@ -1,0 +1,89 @@
+"""Near-duplicate photos (re-encoded, re-cropped copies) are found and kept on one side of a split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from agegender_tf.data import near_duplicates
+from agegender_tf.data.audit import add_content_hashes
+from agegender_tf.data.splits import make_utkface_split
+from tests.fixtures import write_jpeg
+
+
+def _recode(source, target, quality=40, crop=0, brightness=1.0):
+    """Save ``source`` again as UTKFace's re-encoded copies are: other quality, a slight crop, a colour change."""
+    with Image.open(source) as image:
+        image = image.convert("RGB")
+        if crop:
+            image = image.crop((crop, crop, image.width - crop, image.height - crop)).resize(image.size)
+        if brightness != 1.0:
+            image = Image.fromarray(np.clip(np.asarray(image, np.float32) * brightness, 0, 255).astype(np.uint8))
+        image.save(target, format="JPEG", quality=quality)
+    return target
+
+
+def test_recoded_copies_are_near_and_other_photos_are_far(tmp_path):
+    original = write_jpeg(tmp_path / "a.jpg", size=200, seed=1)
+    copies = [_recode(original, tmp_path / "a_q40.jpg"), _recode(original, tmp_path / "a_crop.jpg", crop=3),
+              _recode(original, tmp_path / "a_dark.jpg", quality=70, brightness=0.8)]
+    others = [write_jpeg(tmp_path / f"other{i}.jpg", size=200, seed=10 + i) for i in range(3)]
+    hashes = near_duplicates.hash_images([original, *copies, *others], workers=1)
+    assert hashes.shape == (7, 4)
+    pairs = near_duplicates.close_pairs(hashes)
+    linked = {(int(i), int(j)) for i, j, _ in pairs}
+    assert {(0, 1), (0, 2), (0, 3)} <= linked
+    assert not any(j >= 4 or i >= 4 for i, j in linked), f"unrelated photos linked: {pairs}"
+    assert all(0 <= d <= near_duplicates.NEAR_DUPLICATE_DISTANCE for d in pairs[:, 2])
+
+
+def test_group_ids_follow_chains_and_leave_singletons_alone():
+    names = ["c", "a", "b", "d", "e"]
+    pairs = np.array([[0, 1, 3], [1, 2, 9]])  # c-a, a-b: one chain; d and e alone
+    assert near_duplicates.group_ids(names, pairs) == ["a", "a", "a", None, None]
+
+
+def _utkface_like(tmp_path, count=60):
+    rows = []
+    for i in range(count):
+        age, gender = 5 + (i * 7) % 80, i % 2
+        path = write_jpeg(tmp_path / f"{age}_{gender}_0_2017{i:011d}.jpg.chip.jpg", size=200, seed=100 + i)
+        rows.append({"path": str(path), "file": path.name, "age": float(age),
+                     "gender": "female" if gender else "male"})
+    for k in range(6):  # six photos saved again under another name, with another age label
+        source = rows[k * 9]
+        target = tmp_path / f"{int(source['age']) + 1}_{k % 2}_0_2018{k:011d}.jpg.chip.jpg"
+        _recode(source["path"], target, quality=35, crop=2)
+        rows.append({**source, "path": str(target), "file": target.name, "age": source["age"] + 1})
+    return pd.DataFrame(rows)
+
+
+def test_split_keeps_each_near_duplicate_group_on_one_side(tmp_path):
+    manifest = add_content_hashes(_utkface_like(tmp_path), workers=1)
+    pairs = near_duplicates.pairs_table(manifest, workers=1)
+    assert len(pairs) >= 6 and list(pairs.columns) == ["first", "second", "distance"]
+    assert (pairs["first"] < pairs["second"]).all()
+    grouped = near_duplicates.add_groups(manifest, pairs)
+    split = make_utkface_split(grouped, seed=3).set_index("file")["split"]
+    for _, group in grouped.dropna(subset=[near_duplicates.GROUP_COLUMN]).groupby(near_duplicates.GROUP_COLUMN):
+        assert split[group["file"]].nunique() == 1, f"group {list(group['file'])} crosses the split"
+    frame = grouped.assign(split=grouped["file"].map(split))
+    train, test = frame[frame["split"] == "train"], frame[frame["split"] == "test"]
+    assert near_duplicates.near_leaks(train, test, ).empty
+
+
+def test_near_leaks_names_the_test_and_training_files(tmp_path):
+    original = write_jpeg(tmp_path / "train.jpg", size=120, seed=5)
+    copy = _recode(original, tmp_path / "test.jpg")
+    other = write_jpeg(tmp_path / "test_other.jpg", size=120, seed=6)
+    leaks = near_duplicates.near_leaks(pd.DataFrame({"path": [str(original)]}),
+                                       pd.DataFrame({"path": [str(copy), str(other)]}))
+    assert leaks[["test_path", "train_path"]].values.tolist() == [[str(copy), str(original)]]
+
+
+def test_committed_pairs_file_is_well_formed():
+    table = near_duplicates.read_pairs(near_duplicates.committed_pairs_path("utkface"))
+    assert len(table) > 0 and (table["first"] < table["second"]).all()
+    assert table["distance"].between(0, near_duplicates.NEAR_DUPLICATE_DISTANCE).all()
+    assert not table.duplicated(["first", "second"]).any()
