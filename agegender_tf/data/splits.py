@@ -6,6 +6,8 @@
 - The committed UTKFace split ``data_manifests/utkface/split.csv`` (file -> train/val/test),
   made once by ``make_utkface_split`` (``agegender data make-split utkface``) and joined by
   ``load_committed_split`` so every user tests on the same faces.
+- ``split_manifest``: a preset's ``split`` setting (committed or holdout) -> train/val/test, and
+  ``limit_parts`` for runs capped at ``max_train_images``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from agegender_tf.binning import LIFE_STAGES
+from agegender_tf.binning import LIFE_STAGES, AgeBinning
 
 MANIFESTS_DIR = Path(__file__).resolve().parents[2] / "data_manifests"
 # dataset -> (split file under data_manifests/<dataset>/, manifest column it is keyed by)
@@ -180,3 +182,44 @@ def load_committed_split(manifest: pd.DataFrame, dataset: str, path: str | Path 
         warnings.warn(f"{len(unlisted)} {dataset} rows are not in {path} (split None), e.g. {unlisted[:5]}",
                       stacklevel=2)
     return result
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def split_manifest(manifest: pd.DataFrame, split: dict, dataset: str, binning: AgeBinning | None,
+                   seed: int) -> dict[str, pd.DataFrame]:
+    """train/val/test manifests by a preset's ``split`` setting.
+
+    ``{"kind": "committed"}``: the split file under ``data_manifests/<dataset>/`` (same test faces for
+    every user). ``{"kind": "holdout", "test_size": 0.3, "val_size": 0.1}``: a seeded
+    ``stratified_holdout`` (paper 003's 70:30) stratified by gender x ``binning`` class, duplicate
+    copies and subjects kept on one side, then ``val_size`` of the training part for validation,
+    split the same way.
+    """
+    kind = split.get("kind", "committed")
+    if kind == "committed":
+        joined = load_committed_split(manifest, dataset)
+        return {name: joined[joined["split"] == name].reset_index(drop=True) for name in SPLIT_NAMES}
+    if kind != "holdout":
+        raise ValueError(f"unknown split kind {kind!r} (committed or holdout)")
+    from agegender_tf.data.audit import add_content_hashes
+
+    frame = add_content_hashes(manifest)
+    frame["stratum"] = frame["gender"].astype(str)
+    if binning is not None:
+        classes = np.asarray(binning.to_class(frame["age"].to_numpy(float)))
+        frame["stratum"] += "_" + pd.Series(classes, index=frame.index).astype(str)
+    train, test = stratified_holdout(frame, test_size=float(split.get("test_size", 0.3)), stratify="stratum", seed=seed)
+    train, val = stratified_holdout(train, test_size=float(split.get("val_size", 0.1)), stratify="stratum", seed=seed)
+    return {name: part.drop(columns="stratum").reset_index(drop=True)
+            for name, part in zip(SPLIT_NAMES, (train, val, test))}
+
+
+def limit_parts(parts: dict[str, pd.DataFrame], max_train: int | None, seed: int) -> dict[str, pd.DataFrame]:
+    """Seeded random subsets: ``max_train`` training faces, a quarter of that for validation (at least
+    16) and half of it for test (at least 32); ``max_train`` None or 0 keeps everything."""
+    if not max_train:
+        return parts
+    caps = {"train": int(max_train), "val": max(int(max_train) // 4, 16), "test": max(int(max_train) // 2, 32)}
+    return {name: frame.sample(n=min(len(frame), caps[name]), random_state=seed).reset_index(drop=True)
+            for name, frame in parts.items()}

@@ -48,6 +48,8 @@ class Preset:
     # "oversample" also scores the main model with 10-crop over-sampling (seed 000 sec. VII).
     tta: str = "center"
     comparisons: tuple[str, ...] = ()
+    # "adience" also scores the trained networks on Adience's five official folds (experiments/folds.py).
+    fold_protocol: str | None = None
     max_train_images: int | None = None
     paper_numbers: tuple[dict, ...] = ()
     interpretation: tuple[tuple[str, str], ...] = ()
@@ -95,6 +97,7 @@ _add(Preset(
     model_args={},
     task_groups=(("gender",), ("age_group",)),
     binning="adience8",
+    fold_protocol="adience",
     image_size=227,
     augment="cnn_lstm",
     split={"kind": "committed"},
@@ -184,6 +187,7 @@ _add(Preset(
     model_args={},
     task_groups=(("gender",), ("age_group",)),
     binning="adience8",
+    fold_protocol="adience",
     image_size=227,
     augment="adience_cnn",
     split={"kind": "committed"},

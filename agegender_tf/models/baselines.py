@@ -4,7 +4,8 @@ Both take images as an array ``(N, H, W, 3)`` and features either from raw pixel
 (``PixelFeatures``: resized, flattened, 0..255 scaled to [0, 1]) or from a Keras model's penultimate layer
 (``KerasFeatures``). K-Means is unsupervised, so ``KMeansClassifier`` maps every cluster to the
 majority training label inside it; it can then be scored with accuracy, precision, recall and F1
-like the other models of Table I.
+like the other models of Table I. ``baseline_predictions`` trains both on a run's train split and
+scores its test split (``agegender run cnn_lstm``).
 """
 
 from __future__ import annotations
@@ -134,3 +135,51 @@ def kmeans_baseline(n_clusters=8, features="pixels", size=(32, 32), model=None, 
             ("kmeans", KMeansClassifier(n_clusters=n_clusters, seed=seed)),
         ]
     )
+
+
+BASELINES = ("svm", "kmeans")
+
+
+def _pixels_and_labels(frame, task, binning, size, seed):
+    """Images of ``frame`` loaded at ``size`` x ``size`` as 0..255 floats, and the task's class indices."""
+    from agegender_tf.pipelines.spec import AugmentSpec
+    from agegender_tf.pipelines.tfdata import make_dataset
+
+    dataset = make_dataset(frame, AugmentSpec(preprocess="rescale"), image_size=size, batch_size=64, outputs=(task,),
+                           binning=binning, training=False, seed=seed)
+    batches = [(np.asarray(x), np.asarray(y)) for x, y in dataset]
+    images = np.concatenate([x for x, _ in batches]) * np.float32(255.0)  # PixelFeatures takes 0..255 pixels
+    return images, np.concatenate([y for _, y in batches])
+
+
+def baseline_predictions(parts: dict, tasks, binning, seed: int, names=BASELINES, size: int = 32):
+    """Paper 000 Table I's SVM and K-Means on ``size`` x ``size`` pixels, one per classification task.
+
+    Each is fitted on ``parts["train"]`` and predicts ``parts["test"]``; returns a predictions table
+    (``model, path, <task>_true, <task>_pred``, ``experiments.predictions``). ``parts`` hold the rows
+    usable for each task; rows lacking a task's label are left out of that task (``usable_rows``).
+    """
+    import pandas as pd
+
+    from agegender_tf.pipelines.targets import CLASSIFICATION_TASKS, task_labels, usable_rows
+
+    unknown = sorted(set(names) - set(BASELINES))
+    if unknown:
+        raise ValueError(f"unknown baselines {unknown}; choose from {BASELINES}")
+    tables = []
+    for name in names:
+        merged = None
+        for task in (t for t in tasks if t in CLASSIFICATION_TASKS):
+            frames = {k: usable_rows(parts[k], outputs=(task,), binning=binning)[0] for k in ("train", "test")}
+            data = {k: _pixels_and_labels(f, task, binning, size, seed) for k, f in frames.items()}
+            classes = len(task_labels((task,), binning)[task])
+            estimator = (svm_baseline(size=(size, size), seed=seed) if name == "svm"
+                         else kmeans_baseline(n_clusters=max(classes * 4, 8), size=(size, size), seed=seed))
+            estimator.fit(*data["train"])
+            table = pd.DataFrame({"model": name, "path": frames["test"]["path"].to_numpy(),
+                                  f"{task}_true": data["test"][1], f"{task}_pred": estimator.predict(data["test"][0])})
+            merged = table if merged is None else merged.merge(table, on=["model", "path"], how="outer")
+        if merged is None:
+            raise ValueError(f"baseline {name} needs a classification task, got tasks {tuple(tasks)}")
+        tables.append(merged)
+    return pd.concat(tables, ignore_index=True)

@@ -13,14 +13,38 @@ import pandas as pd
 from agegender_tf.binning import AgeBinning, age_classes
 from agegender_tf.data.manifest import GENDER_CLASSES
 
-OUTPUTS = ("gender", "age_group", "age")
+# The task (output) names, defined here once: heads, builders, evaluation and reports import them.
+TASKS = ("gender", "age_group", "age")
+CLASSIFICATION_TASKS = ("gender", "age_group")
+REGRESSION_TASKS = ("age",)
+
+
+def check_tasks(tasks) -> tuple[str, ...]:
+    """``tasks`` as a tuple; raises ValueError unless it is a non-empty subset of ``TASKS``."""
+    tasks = (tasks,) if isinstance(tasks, str) else tuple(tasks)
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown or not tasks:
+        raise ValueError(f"tasks must be a non-empty subset of {TASKS}, got {tasks}")
+    return tasks
+
+
+def task_labels(tasks, binning: AgeBinning | None) -> dict[str, list[str] | None]:
+    """Class labels of each task (``GENDER_CLASSES``, the binning's labels; None for the age regression)."""
+    labels: dict[str, list[str] | None] = {}
+    for task in check_tasks(tasks):
+        if task == "gender":
+            labels[task] = list(GENDER_CLASSES)
+        elif task == "age_group":
+            if binning is None:
+                raise ValueError("task 'age_group' needs a binning")
+            labels[task] = list(binning.labels)
+        else:
+            labels[task] = None
+    return labels
 
 
 def _check_outputs(outputs, binning):
-    outputs = tuple(outputs)
-    unknown = [o for o in outputs if o not in OUTPUTS]
-    if unknown or not outputs:
-        raise ValueError(f"outputs must be a non-empty subset of {OUTPUTS}, got {outputs}")
+    outputs = check_tasks(outputs)
     if "age_group" in outputs and binning is None:
         raise ValueError("output 'age_group' needs a binning (e.g. agegender_tf.binning.ADIENCE8)")
     return outputs
