@@ -4,8 +4,9 @@
 
 Each notebook is thin: Colab preamble, a ``parameters`` cell, then the paper's steps as calls into
 ``agegender_tf`` with prose, an "Interpretation" section and a "Paper vs this kit" table. Smoke mode
-is on unless ``AGEGENDER_SMOKE=0`` (CI runs all five in smoke mode); papermill users can inject the
-tagged ``parameters`` cell instead. Notebooks are written without outputs.
+is on unless ``AGEGENDER_SMOKE=0`` (CI runs all five in smoke mode); ``notebooks/execute.py`` (or
+papermill) injects values after the tagged ``parameters`` cell. Cells that draw are tagged ``figure``
+(the notebook test checks that each produced an image). Notebooks are written without outputs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from agegender_tf.experiments.presets import PRESETS, Preset
 
 HERE = Path(__file__).resolve().parent
+FIGURE_TAG = "figure"  # a cell that draws: executed, it must hold an image output
 COLAB = "https://colab.research.google.com/github/agegender-tf/agegender-tf/blob/main/notebooks/{name}.ipynb"
 
 
@@ -38,7 +40,8 @@ def notebook(preset: Preset):
             f"# {preset.title}\n\n"
             f"<a href=\"{COLAB.format(name=name)}\" target=\"_parent\"><img "
             "src=\"https://colab.research.google.com/assets/colab-badge.svg\" alt=\"Open In Colab\"/></a>\n\n"
-            f"Replication of seed document `{preset.seed_document}` with the `{name}` preset of **agegender-tf**.\n"
+            f"Replication of paper {preset.seed_document[:3]} (source document `{preset.seed_document}`) with the "
+            f"`{name}` preset of **agegender-tf**.\n"
             f"Paper datasets: {', '.join(preset.paper_datasets)}. Dataset used here: **{preset.dataset}**. "
             f"{preset.dataset_note}"),
         new_markdown_cell("## Setup\nIn Colab, clone the kit and install it from the clone (its committed split files "
@@ -61,11 +64,14 @@ def notebook(preset: Preset):
             "print(\"GPU:\", gpus if gpus else \"none (CPU only: keep SMOKE = True or expect a long run)\")"),
         new_markdown_cell(
             "## Parameters\n`SMOKE` shrinks the run (a few hundred images, small images, 1-2 epochs); set "
-            "`AGEGENDER_SMOKE=0` or edit the cell for the paper's scale. `IMAGE_SIZE`/`EPOCHS` of None keep the "
-            "preset's values."),
+            "`AGEGENDER_SMOKE=0` or edit the cell for the paper's scale. `PROFILE = \"cpu\"` applies the preset's "
+            "CPU profile (the whole training split at a size a CPU can train). `IMAGE_SIZE`/`EPOCHS` of None keep "
+            "the preset's values. To run the whole notebook headless: "
+            f"`python notebooks/execute.py {name} [--full] [--profile cpu]` (see `docs/notebooks.md`)."),
         new_code_cell(
             "DATA_ROOT = os.environ.get(\"AGEGENDER_DATA\", \"/content/datasets\")\n"
             "SMOKE = os.environ.get(\"AGEGENDER_SMOKE\", \"1\") != \"0\"\n"
+            "PROFILE = None  # or \"cpu\": the preset's CPU profile\n"
             "IMAGE_SIZE = None\n"
             "EPOCHS = None\n"
             "SEED = 42\n"
@@ -74,7 +80,7 @@ def notebook(preset: Preset):
         new_code_cell(
             "from agegender_tf.experiments import runner\n"
             "OVERRIDES = [f\"image_size={IMAGE_SIZE}\"] * (IMAGE_SIZE is not None) + [f\"epochs={EPOCHS}\"] * (EPOCHS is not None)\n"
-            f"preset = runner.resolve_preset(\"{name}\", smoke=SMOKE, overrides=OVERRIDES)\n"
+            f"preset = runner.resolve_preset(\"{name}\", smoke=SMOKE, overrides=OVERRIDES, profile=PROFILE)\n"
             "{k: v for k, v in preset.to_dict().items() if k not in (\"interpretation\", \"paper_numbers\", \"smoke\")}"),
         new_markdown_cell(
             "## Data and its audit\nThe reader turns the dataset folder into a manifest (one row per face) and "
@@ -105,7 +111,8 @@ def notebook(preset: Preset):
             "fig, axes = plt.subplots(1, 8, figsize=(16, 2.4))\n"
             "for ax, image in zip(axes, images.numpy()):\n"
             "    ax.imshow(image.clip(0, 1)); ax.axis(\"off\")\n"
-            "plt.show()"),
+            "plt.show()",
+            metadata={"tags": [FIGURE_TAG]}),
         new_markdown_cell("## Model\nThe network of the paper, built by the model registry with the preset's arguments."),
         new_code_cell(
             "from agegender_tf import models\n"
@@ -115,9 +122,10 @@ def notebook(preset: Preset):
             "## Training and evaluation\n`runner.run` trains every network of the preset with the paper's optimizer "
             "and callbacks (plus BackupAndRestore: rerunning this cell after an interruption resumes), scores the "
             "best checkpoint on the test faces and writes `report.json`, `predictions.csv`, `history.csv` and the "
-            "figures to `OUT`. The same as `agegender run " + name + " --data-root DATA_ROOT --out OUT [--smoke]`."),
+            "figures to `OUT`. The same as `agegender run " + name + " --data-root DATA_ROOT --out OUT [--smoke] [--profile cpu]`."),
         new_code_cell(
-            f"result = runner.run(\"{name}\", DATA_ROOT, OUT, smoke=SMOKE, seed=SEED, overrides=OVERRIDES, verbose=2)\n"
+            f"result = runner.run(\"{name}\", DATA_ROOT, OUT, smoke=SMOKE, seed=SEED, overrides=OVERRIDES, profile=PROFILE,\n"
+            "                    verbose=2)\n"
             "print(result[\"protocol\"][\"counts\"])"),
         new_code_cell(
             "rows = []\n"
@@ -134,7 +142,8 @@ def notebook(preset: Preset):
             "from IPython.display import Image, display\n"
             "for figure in sorted(Path(OUT, \"figures\").glob(\"*.png\")):\n"
             "    print(figure.name)\n"
-            "    display(Image(filename=str(figure)))"),
+            "    display(Image(filename=str(figure)))",
+            metadata={"tags": [FIGURE_TAG]}),
         new_markdown_cell("## Interpretation\nEach point where the paper is ambiguous (or its data is absent here), "
                           "and the choice this kit makes:\n\n" + interpretation),
         new_markdown_cell("## Paper vs this kit\nThe paper's numbers:\n\n" + paper_table +

@@ -1,7 +1,9 @@
-"""The five paper notebooks: built from the template without outputs, and each runs in smoke mode on real data."""
+"""The five paper notebooks: committed without outputs as the template builds them; each runs headless in
+smoke mode on real data with ``notebooks/execute.py`` and shows its figures."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nbformat
@@ -10,41 +12,83 @@ import pytest
 from agegender_tf.experiments.presets import PRESETS
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+FIGURE_TAG = "figure"
+
+
+def text_of(nb) -> str:
+    return "\n".join(c.source for c in nb.cells)
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_notebook_is_committed_clean_and_matches_the_template(name):
-    import sys
-
-    sys.path.insert(0, str(NOTEBOOKS))
-    try:
-        from build_notebooks import notebook
-    finally:
-        sys.path.remove(str(NOTEBOOKS))
+    notebook = _notebook_module("build_notebooks").notebook
     committed = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     nbformat.validate(committed)
     assert all(not cell.get("outputs") and not cell.get("execution_count") for cell in committed.cells
                if cell.cell_type == "code"), "commit notebooks without outputs"
-    assert [c.source for c in committed.cells] == [c.source for c in notebook(PRESETS[name]).cells], \
-        "notebook differs from notebooks/build_notebooks.py: rebuild it"
+    built = notebook(PRESETS[name])
+    assert [(c.source, c.metadata.get("tags")) for c in committed.cells] == \
+        [(c.source, c.metadata.get("tags")) for c in built.cells], "notebook differs from notebooks/build_notebooks.py: rebuild it"
     tagged = [c for c in committed.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1 and "SMOKE" in tagged[0].source
-    text = "\n".join(c.source for c in committed.cells)
+    assert len(tagged) == 1 and "SMOKE" in tagged[0].source and "PROFILE = None" in tagged[0].source
+    assert "profile=PROFILE" in text_of(committed)
+    drawing = [c.source for c in committed.cells if FIGURE_TAG in c.metadata.get("tags", [])]
+    assert len(drawing) == 2 and "plt.show()" in drawing[0] and "display(Image" in drawing[1]
+    text = text_of(committed)
     for heading in ("colab-badge", "%pip install", "## Interpretation", "## Paper vs this kit"):
         assert heading in text
+
+
+def test_every_notebook_in_the_folder_is_committed_without_outputs():
+    found = sorted(NOTEBOOKS.glob("*.ipynb"))
+    assert {p.stem for p in found} >= set(PRESETS)
+    for path in found:
+        nb = nbformat.read(path, as_version=4)
+        assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{path.name} holds outputs"
+
+
+def _notebook_module(name):
+    """Import ``notebooks/<name>.py`` (build_notebooks, execute) without installing the folder."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, NOTEBOOKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_execute_injects_parameters_after_the_tagged_cell():
+    execute = _notebook_module("execute")
+    nb = nbformat.read(NOTEBOOKS / "gra_net.ipynb", as_version=4)
+    position = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    execute.inject_parameters(nb, {"SMOKE": False, "PROFILE": "cpu", "OUT": "results/gra_net"})
+    injected = nb.cells[position + 1]
+    assert injected.metadata["tags"] == [execute.INJECTED_TAG]
+    assert "SMOKE = False\nPROFILE = 'cpu'\nOUT = 'results/gra_net'" in injected.source
+    assert execute.default_paths("gra_net", full=False) == (Path("notebooks/runs/gra_net_smoke"),
+                                                            Path("notebooks/runs/gra_net_smoke/notebook.ipynb"))
+    assert execute.main(["no_such_notebook"]) == 2
 
 
 @pytest.mark.slow
 @pytest.mark.realdata
 @pytest.mark.parametrize("name", list(PRESETS))
-def test_notebook_runs_in_smoke_mode(name, utkface_root, tmp_path, monkeypatch):
-    from nbclient import NotebookClient
-
-    monkeypatch.setenv("AGEGENDER_SMOKE", "1")
-    monkeypatch.setenv("AGEGENDER_RUNS", str(tmp_path))
+def test_notebook_runs_in_smoke_mode_and_draws_its_figures(name, utkface_root, tmp_path, monkeypatch):
+    """``notebooks/execute.py NAME`` in a fresh kernel with Jupyter's inline backend (MPLBACKEND cleared):
+    every cell tagged ``figure`` must hold a PNG output, and the run folder its report and figures."""
+    execute = _notebook_module("execute")
     monkeypatch.setenv("AGEGENDER_DATA", str(utkface_root.parent))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    assert (tmp_path / f"{name}_notebook" / "report.json").exists()
-    assert list((tmp_path / f"{name}_notebook" / "figures").glob("*.png"))
+    monkeypatch.chdir(tmp_path)
+    path = execute.execute(name, run_dir="run", out="executed.ipynb", timeout=600)
+    assert path == Path("executed.ipynb")
+    executed = nbformat.read(tmp_path / path, as_version=4)
+    figure_cells = [c for c in executed.cells if FIGURE_TAG in c.metadata.get("tags", [])]
+    assert len(figure_cells) == 2  # augmentation examples, the run's figures
+    for cell in figure_cells:
+        images = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+        assert images, f"{name}: cell {cell.id} drew no image:\n{cell.source}"
+    run = tmp_path / "run"
+    report = json.loads((run / "report.json").read_text())
+    assert report["preset"] == name and report["protocol"]["smoke"] is True
+    figures = sorted((run / "figures").glob("*.png"))
+    assert len([o for o in figure_cells[1].outputs if "image/png" in o.get("data", {})]) == len(figures) > 0
