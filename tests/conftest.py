@@ -1,4 +1,5 @@
-"""Shared fixtures: the real datasets (through AGEGENDER_DATA) and a quiet, CPU-only TensorFlow."""
+"""Shared fixtures: the real datasets (through AGEGENDER_DATA), the five source documents, and a quiet,
+CPU-only TensorFlow."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+from pathlib import Path
 
 import pytest
 
@@ -34,3 +37,22 @@ def adience_root():
     if root is None:
         pytest.skip("real Adience not found under AGEGENDER_DATA")
     return root
+
+
+PAPERS_ENV = "AGEGENDER_PAPERS"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def paper_documents() -> Path:
+    """The folder of the five source documents (``000_....txt`` ... ``004_....txt``): ``$AGEGENDER_PAPERS``,
+    else ``shared/seeds`` beside the repository, else ``seeds`` beside ``$AGEGENDER_DATA``."""
+    candidates = [Path(os.environ[PAPERS_ENV])] if os.environ.get(PAPERS_ENV) else []
+    candidates.append(REPO_ROOT.parent / "shared" / "seeds")
+    if data_home() is not None:
+        candidates.append(data_home().parent / "seeds")
+    for folder in candidates:
+        if sorted(folder.glob("00[0-4]_*.txt")):
+            return folder
+    pytest.skip(f"source documents (000_*.txt ... 004_*.txt) not found in {', '.join(map(str, candidates))}; "
+                f"set {PAPERS_ENV} to their folder")
