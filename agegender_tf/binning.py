@@ -6,7 +6,8 @@
   in ``agegender_tf.data.adience``.
 - ``life_stages``: seed 003's four stages: Child <=9, Adolescence 10-19, Adult 20-59, Senior 60+.
 - ``decades``: 0-9, 10-19, ..., 90+ (ten classes).
-- ``exact``: no binning; the age itself is the regression target.
+
+Exact age is not a binning: the ``age`` task regresses it (``pipelines/targets.py``).
 """
 
 from __future__ import annotations
@@ -43,9 +44,6 @@ class AgeBinning:
         labels = [self.labels[c] if c >= 0 else None for c in classes]
         return labels[0] if np.ndim(age) == 0 else labels
 
-    def class_of_label(self, label: str) -> int:
-        return self.labels.index(label)
-
 
 # Adience's eight official groups. An exact age in a gap between groups (3, 7, 13-14, 21-24, 33-37,
 # 44-47, 54-59) goes to the group whose range is nearest, ties to the older group; the edges below
@@ -78,7 +76,6 @@ DECADES = AgeBinning(
 )
 
 BINNINGS: dict[str, AgeBinning] = {b.name: b for b in (ADIENCE8, LIFE_STAGES, DECADES)}
-EXACT = "exact"
 
 
 def get_binning(name: str) -> AgeBinning:

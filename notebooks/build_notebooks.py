@@ -101,9 +101,10 @@ def notebook(preset: Preset):
                           "augmentation (shown before the value mapping)."),
         new_code_cell(
             "import matplotlib.pyplot as plt\n"
-            "from agegender_tf.pipelines.spec import AUGMENT_PRESETS\n"
             "from agegender_tf.pipelines.tfdata import make_dataset\n"
-            "spec = AUGMENT_PRESETS[preset.augment].replace(preprocess=\"rescale\", validation_split=0.0)\n"
+            "# the paper's augmentation with the model's size and crop (its preprocessing facts), shown as x/255\n"
+            "spec = runner.augment_spec(preset, preset.model, runner.model_kwargs(preset, preset.task_groups[0]))\n"
+            "spec = spec.replace(preprocess=\"rescale\")\n"
             "print(spec)\n"
             "sample = data.manifest.sample(8, random_state=SEED)\n"
             "images, _ = next(iter(make_dataset(sample, spec, image_size=preset.image_size, batch_size=8,\n"

@@ -92,16 +92,41 @@ def test_preprocessing_facts(name):
     facts = models.preprocessing(name)
     assert facts["mode"] in models.PREPROCESSING_MODES
     assert len(facts["input_size"]) == 3 and facts["input_size"][2] == 3
-    assert facts["paper"].startswith("seed 00")
+    assert facts["paper"].startswith("paper 00")
     assert models.preprocessing(name, input_shape=(48, 40, 3))["input_size"] == (48, 40, 3)
 
 
 def test_preprocessing_follows_the_backbone():
     assert models.preprocessing("transfer", backbone="resnet50")["mode"] == "resnet50"
     assert models.preprocessing("transfer")["mode"] == "vgg16"
-    assert models.preprocessing("levi_hassner")["crop"] == (227, 227)
+    assert models.preprocessing("levi_hassner")["crop_size"] == (227, 227)
     assert models.preprocessing("levi_hassner")["resize_to"] == (256, 256)
     assert models.preprocessing("gra_net")["input_size"] == (32, 32, 3)
+    assert "crop_size" not in models.preprocessing("gra_net")
+
+
+def test_preprocessing_facts_follow_the_input_shape():
+    """One source of size: the builder's input_shape; a smaller input keeps the paper's 256/227 ratio."""
+    for name in ("cnn_lstm", "levi_hassner", "dcnn"):
+        assert models.preprocessing(name)["input_size"] == (227, 227, 3)
+        small = models.preprocessing(name, input_shape=(64, 64, 3))
+        assert (small["crop_size"], small["resize_to"]) == ((64, 64), (72, 72))
+    # the ensemble's size and mode come from its members' defaults and arguments
+    assert models.preprocessing("cnn_rnn_ensemble")["input_size"] == models.preprocessing("cnn_rnn")["input_size"]
+    assert models.preprocessing("cnn_rnn_ensemble", backbone="resnet50")["mode"] == "resnet50"
+
+
+def test_registry_records_the_task_signature_and_report_names():
+    assert models.task_arguments("levi_hassner", ("age_group",), 8) == {"task": "age_group", "num_classes": 8}
+    assert models.task_arguments("transfer", ("gender",), 4) == {"task": "gender", "num_classes": None}
+    assert models.task_arguments("gra_net", ("gender", "age"), 10) == {"tasks": ("gender", "age"), "num_age_groups": 10}
+    with pytest.raises(ValueError, match="one output"):
+        models.task_arguments("cnn_lstm", ("gender", "age_group"), 8)
+    assert models.report_name("transfer", {"backbone": "resnet50"}) == "resnet50"
+    assert models.report_name("transfer") == "vgg16" and models.report_name("gra_net") == "gra_net"
+    assert models.variant_args("transfer", "vgg16", {"backbone": "resnet50", "weights": None}) == {
+        "backbone": "vgg16", "weights": None}
+    assert models.variant_args("gra_net", "vgg16", {}) is None
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""AugmentSpec, presets, targets and preprocessing (seed 003 sec. 3.3; seed 000 sec. IV)."""
+"""AugmentSpec, presets, targets and preprocessing (paper 003 sec. 3.3; paper 000 sec. IV)."""
 
 import numpy as np
 import pandas as pd
@@ -13,21 +13,26 @@ from agegender_tf.pipelines.targets import encode_targets, split_subset, usable_
 def test_presets_cover_the_five_papers_and_round_trip():
     assert set(AUGMENT_PRESETS) == {"cnn_lstm", "cnn_rnn_ensemble", "adience_cnn", "transfer_vgg16_resnet50", "gra_net"}
     for name, spec in AUGMENT_PRESETS.items():
-        assert spec.citation.startswith("seed 00"), name
+        assert spec.citation.startswith("paper 00"), name
+        assert spec.resize_to is None and spec.crop_size is None, f"{name}: sizes are the model's facts"
         assert AugmentSpec.from_dict(spec.to_dict()) == spec
     seed003 = get_augment_preset("transfer_vgg16_resnet50")
     assert (seed003.rotation_range, seed003.width_shift_range, seed003.height_shift_range) == (30.0, 0.2, 0.2)
     assert seed003.horizontal_flip and seed003.fill_mode == "nearest" and seed003.validation_split == 0.3
     assert seed003.preprocess == "vgg16"
-    assert get_augment_preset("adience_cnn").sizes(227) == ((256, 256), (227, 227))
-    assert get_augment_preset("cnn_lstm").sizes(64) == ((73, 73), (64, 64))
+    facts = {"mode": "rescale", "input_size": (227, 227, 3), "resize_to": (256, 256), "crop_size": (227, 227)}
+    assert get_augment_preset("adience_cnn").with_model_facts(facts).sizes(227) == ((256, 256), (227, 227))
+    assert get_augment_preset("cnn_lstm").with_model_facts(facts).sizes(64) == ((72, 72), (64, 64))
+    assert get_augment_preset("cnn_lstm").sizes(64) == ((64, 64), (64, 64))
+    resnet = {"mode": "resnet50", "input_size": (224, 224, 3)}
+    assert get_augment_preset("transfer_vgg16_resnet50").with_model_facts(resnet).preprocess == "resnet50"
 
 
 def test_disabled_keeps_geometry_and_preprocessing():
-    spec = get_augment_preset("cnn_lstm")
+    spec = get_augment_preset("cnn_lstm").replace(resize_to=256, crop_size=227)
     off = spec.disabled()
     assert spec.augments and not off.augments
-    assert (off.resize_to, off.crop_size, off.preprocess) == (256, 224, "rescale")
+    assert (off.resize_to, off.crop_size, off.preprocess) == (256, 227, "rescale")
     assert not off.random_crop and not off.horizontal_flip
 
 

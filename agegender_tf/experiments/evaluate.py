@@ -15,8 +15,6 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, precision_recall_fscore_support
 
-CLASSIFICATION_TASKS = ("gender", "age_group")
-
 
 def classification_metrics(y_true, y_pred, labels: tuple[str, ...] | list[str], ordered: bool = False) -> dict:
     """Accuracy, macro precision/recall/F1, per-class rows, confusion matrix (and 1-off if ``ordered``)."""

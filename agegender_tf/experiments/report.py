@@ -22,24 +22,18 @@ FIGURES = "figures"
 
 
 def _task_labels(preset_dict: dict) -> dict:
-    from agegender_tf.data.manifest import GENDER_CLASSES
+    """Class labels per task of a saved preset (``targets.task_labels``; None for the age regression)."""
+    from agegender_tf.pipelines.targets import task_labels
 
-    tasks = list(dict.fromkeys(t for group in preset_dict["task_groups"] for t in group))
-    labels = {}
-    for task in tasks:
-        if task == "gender":
-            labels[task] = list(GENDER_CLASSES)
-        elif task == "age_group":
-            labels[task] = list(get_binning(preset_dict["binning"]).labels)
-        else:
-            labels[task] = None
-    return labels
+    tasks = dict.fromkeys(t for group in preset_dict["task_groups"] for t in group)
+    return task_labels(tasks, get_binning(preset_dict["binning"]) if preset_dict.get("binning") else None)
 
 
 def main_model_name(preset_dict: dict) -> str:
-    if preset_dict["model"] == "transfer":
-        return preset_dict["model_args"].get("backbone", "vgg16")
-    return preset_dict["model"]
+    """The main model's name in the tables (a variant such as ``resnet50`` for ``transfer``: ``registry.report_name``)."""
+    from agegender_tf.models import registry
+
+    return registry.report_name(preset_dict["model"], preset_dict["model_args"])
 
 
 def write_report(preset: Preset, out_dir, predictions: pd.DataFrame, *, counts: dict, seed: int, smoke: bool,

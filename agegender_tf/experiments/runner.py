@@ -29,8 +29,7 @@ from agegender_tf.experiments.predictions import TrainedNetwork
 from agegender_tf.experiments.presets import Preset, apply_overrides, get_preset, smoke_version
 from agegender_tf.experiments.train import set_seed, train
 from agegender_tf.models.baselines import BASELINES, baseline_predictions
-
-SINGLE_TASK_BUILDERS = ("levi_hassner", "cnn_lstm", "dcnn", "transfer")
+from agegender_tf.models.heads import losses_and_metrics
 
 
 def resolve_preset(name: str, smoke: bool = False, overrides=()) -> Preset:
@@ -67,35 +66,25 @@ def load_data(preset: Preset, data_root: str | Path, seed: int) -> tuple[dict[st
 
 # -------------------------------------------------------------------------------------------- models
 def model_kwargs(preset: Preset, tasks: tuple[str, ...], model_args: dict | None = None) -> dict:
-    """Builder arguments: the preset's ``model_args`` plus input shape, task(s) and class counts."""
+    """Builder arguments of ``preset.model``: ``model_args`` (default: the preset's), the input shape
+    and the arguments that choose its outputs (its task signature: ``registry.task_arguments``)."""
+    from agegender_tf import models
+
+    binning = preset_binning(preset)
     kwargs = dict(preset.model_args if model_args is None else model_args)
     kwargs["input_shape"] = (preset.image_size, preset.image_size, 3)
-    num_groups = get_binning(preset.binning).num_classes if preset.binning else None
-    if preset.model in SINGLE_TASK_BUILDERS:
-        (task,) = tasks
-        kwargs["task"] = task
-        kwargs["num_classes"] = {"gender": 2, "age_group": num_groups, "age": None}[task]
-    else:
-        kwargs["tasks"] = tuple(tasks)
-        kwargs["num_age_groups"] = num_groups
+    kwargs.update(models.task_arguments(preset.model, tasks, binning.num_classes if binning else None))
     return kwargs
 
 
-def losses_and_metrics(tasks: tuple[str, ...]):
-    loss = {t: ("mse" if t == "age" else "sparse_categorical_crossentropy") for t in tasks}
-    metrics = {t: (["mae"] if t == "age" else ["accuracy"]) for t in tasks}
-    if len(tasks) == 1:
-        return loss[tasks[0]], metrics[tasks[0]]
-    return loss, metrics
-
-
 def augment_spec(preset: Preset, model_name: str, kwargs: dict):
-    """The preset's augmentation with the model's own value mapping (e.g. ResNet50's preprocess_input)."""
+    """The preset's augmentation for model ``model_name`` built with ``kwargs``: the model's preprocessing
+    facts give the value mapping (e.g. ResNet50's preprocess_input) and the resize-then-crop geometry."""
     from agegender_tf import models
-    from agegender_tf.pipelines.spec import AUGMENT_PRESETS
+    from agegender_tf.pipelines.spec import get_augment_preset
 
-    mode = models.preprocessing(model_name, **kwargs)["mode"]
-    return AUGMENT_PRESETS[preset.augment].replace(preprocess=mode, validation_split=0.0)
+    facts = models.preprocessing(model_name, **kwargs)
+    return get_augment_preset(preset.augment).with_model_facts(facts).replace(validation_split=0.0)
 
 
 def make_datasets(preset, spec, tasks, parts, seed, binning):
@@ -148,14 +137,17 @@ def train_one(preset: Preset, model_name: str, builder: str, model_args: dict, t
 
 # ------------------------------------------------------------------------------------------- the run
 def _models_to_train(preset: Preset) -> list[tuple[str, str, dict]]:
-    """(model name in reports, builder, builder arguments) of the main model and its keras comparisons."""
-    main_name = preset.model_args.get("backbone", preset.model) if preset.model == "transfer" else preset.model
-    entries = [(main_name, preset.model, dict(preset.model_args))]
+    """(model name in reports, builder, builder arguments) of the main model and its keras comparisons:
+    a registered model with its defaults, or a variant of the main builder (``vgg16`` beside ``resnet50``)."""
+    from agegender_tf import models
+
+    entries = [(models.report_name(preset.model, preset.model_args), preset.model, dict(preset.model_args))]
     for other in preset.comparisons:
-        if other == "levi_hassner":
-            entries.append(("levi_hassner", "levi_hassner", {}))
-        elif other == "vgg16" and preset.model == "transfer":
-            entries.append(("vgg16", "transfer", {**preset.model_args, "backbone": "vgg16"}))
+        variant = models.variant_args(preset.model, other, preset.model_args)
+        if variant is not None:
+            entries.append((other, preset.model, variant))
+        elif other in models.available():
+            entries.append((other, other, {}))
     return entries
 
 

@@ -8,27 +8,22 @@ output layer.
 How the image becomes a sequence (the paper applies 1-D convolutions to face images without saying
 how): each image row is one time step, top to bottom, whose features are that row's ``W * 3``
 pixel values. The 1-D convolutions slide down the rows, so the LSTMs read the face from forehead
-to chin. "48, 32, 16" is read as filter counts (the issue's wording); the kernel size, which the
-paper does not give, defaults to 3. Input 227x227 as in seed 000 sec. VI (256 resized, 227 crop).
+to chin. "48, 32, 16" is read as filter counts; the kernel size, which the paper does not give,
+defaults to 3. Input 227x227 as in paper 000 sec. VI (256 resized, 227 crop).
 """
 
 from __future__ import annotations
 
 import keras
 
-from agegender_tf.models import register
+from agegender_tf.models.registry import register
 from agegender_tf.models.heads import ADIENCE_GROUPS, task_head
 
-PREPROCESSING = {
-    "input_size": (227, 227, 3),
-    "mode": "rescale",
-    "resize_to": (256, 256),
-    "crop": (227, 227),
-    "paper": "seed 000 sec. V",
-}
+# 256x256 images, random 227 crops (the input_shape default) at training, the centre crop at test.
+PREPROCESSING = {"mode": "rescale", "resize_to": 256, "paper": "paper 000 sec. V, sec. VI (network training)"}
 
 
-@register("cnn_lstm", preprocessing=PREPROCESSING)
+@register("cnn_lstm", preprocessing=PREPROCESSING, task_signature="single")
 def cnn_lstm(
     input_shape=(227, 227, 3),
     task="age_group",

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import keras
 
-from agegender_tf.models import register
+from agegender_tf.models.registry import register
 from agegender_tf.models.heads import task_head
+from agegender_tf.pipelines.targets import check_tasks
 from agegender_tf.models.transfer import BACKBONES, load_backbone, set_backbone_trainable
 
 RNN_LAYERS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 
 
-def _preprocessing(backbone="scratch", input_shape=(128, 128, 3), **_):
+def _preprocessing(backbone, **_):
     mode = "rescale" if backbone == "scratch" else BACKBONES[backbone][1]
-    return {"input_size": tuple(input_shape), "mode": mode, "paper": "seed 001 (data normalisation, 0-1 scaling)"}
+    return {"mode": mode, "paper": "paper 001 (data normalisation, 0-1 scaling)"}
 
 
 def _scratch_cnn(inputs, conv_filters):
@@ -34,16 +35,13 @@ def _scratch_cnn(inputs, conv_filters):
 
 
 def _check_tasks(tasks, num_age_groups):
-    tasks = tuple(tasks)
-    unknown = set(tasks) - {"gender", "age_group", "age"}
-    if not tasks or unknown:
-        raise ValueError(f"tasks must be a non-empty subset of ('gender', 'age_group', 'age'), got {tasks}")
+    tasks = check_tasks(tasks)
     if "age_group" in tasks and not num_age_groups:
         raise ValueError("task 'age_group' needs num_age_groups (the binning's class count)")
     return tasks
 
 
-@register("cnn_rnn", preprocessing=_preprocessing)
+@register("cnn_rnn", preprocessing=_preprocessing, task_signature="multi")
 def cnn_rnn(
     input_shape=(128, 128, 3),
     backbone="scratch",
@@ -120,7 +118,7 @@ def ensemble(members, name="ensemble"):
     return keras.Model(inputs, outputs, name=name)
 
 
-@register("cnn_rnn_ensemble", preprocessing=_preprocessing)
+@register("cnn_rnn_ensemble", preprocessing=_preprocessing, task_signature="multi", defaults_from="cnn_rnn")
 def cnn_rnn_ensemble(num_members=3, rnns=("lstm", "gru"), name="cnn_rnn_ensemble", **member_kwargs):
     """An ensemble of ``num_members`` CNN-RNN models (seed 001), cycling through ``rnns`` (LSTM, GRU, ...).
 

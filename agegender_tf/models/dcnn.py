@@ -10,19 +10,14 @@ from __future__ import annotations
 
 import keras
 
-from agegender_tf.models import register
+from agegender_tf.models.registry import register
 from agegender_tf.models.heads import ADIENCE_GROUPS, task_head
 
-PREPROCESSING = {
-    "input_size": (227, 227, 3),
-    "mode": "rescale",
-    "resize_to": (256, 256),
-    "crop": (227, 227),
-    "paper": "seed 000 sec. VII (Table I, DCNN)",
-}
+# The same 256 -> 227 crops as the other paper 000 networks.
+PREPROCESSING = {"mode": "rescale", "resize_to": 256, "paper": "paper 000 sec. VII (Table I, DCNN)"}
 
 
-@register("dcnn", preprocessing=PREPROCESSING)
+@register("dcnn", preprocessing=PREPROCESSING, task_signature="single")
 def dcnn(
     input_shape=(227, 227, 3),
     task="age_group",

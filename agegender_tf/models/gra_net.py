@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import keras
 
-from agegender_tf.models import register
+from agegender_tf.models.registry import register
 from agegender_tf.models.heads import task_head
 from agegender_tf.models.layers import ATTENTION_ACTIVATIONS, AttentionMaskActivation, GatedAttention
+from agegender_tf.pipelines.targets import TASKS, check_tasks
 
-PREPROCESSING = {"input_size": (32, 32, 3), "mode": "rescale", "paper": "seed 004 sec. 7.1"}
+PREPROCESSING = {"mode": "rescale", "paper": "paper 004 sec. 7.1"}
 
 
 def residual_unit(x, filters, name, stride=1):
@@ -95,10 +96,10 @@ def gated_attention_module(x, filters, mask_depth, activation, initial_gate, nam
     return _units(x, filters, p, name=f"{name}_post")
 
 
-@register("gra_net", preprocessing=PREPROCESSING)
+@register("gra_net", preprocessing=PREPROCESSING, task_signature="multi")
 def gra_net(
     input_shape=(32, 32, 3),
-    tasks=("gender", "age_group", "age"),
+    tasks=TASKS,
     num_age_groups=10,
     attention_activation="mixed",
     initial_gate=0.5,
@@ -119,9 +120,7 @@ def gra_net(
     the age-group classification; its default 10 is the kit's ``decades`` binning (the paper's Fig. 8
     is not in the seed text). ``initial_gate`` is gamma's starting value (not given in the paper).
     """
-    tasks = tuple(tasks)
-    if not tasks or set(tasks) - {"gender", "age_group", "age"}:
-        raise ValueError(f"tasks must be a non-empty subset of ('gender', 'age_group', 'age'), got {tasks}")
+    tasks = check_tasks(tasks)
     if attention_activation not in ATTENTION_ACTIVATIONS:
         raise ValueError(f"attention_activation must be one of {ATTENTION_ACTIVATIONS}, got {attention_activation!r}")
     if not len(stage_filters) == len(attention_modules) == len(mask_depths):

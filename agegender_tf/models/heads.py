@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import keras
 
-TASKS = ("gender", "age_group", "age")
-# Adience's eight age groups (seed 000 sec. VI, seed 002): the age-group default of the seed 000 models.
+from agegender_tf.pipelines.targets import REGRESSION_TASKS, TASKS
+
+# Adience's eight age groups (paper 000 sec. VI, paper 002): the age-group default of the paper 000 models.
 ADIENCE_GROUPS = 8
 
 
@@ -42,8 +43,20 @@ def task_head(
     units = head_units(task, num_classes, default_age_groups)
     return keras.layers.Dense(
         units,
-        activation="linear" if task == "age" else "softmax",
+        activation="linear" if task in REGRESSION_TASKS else "softmax",
         kernel_initializer=kernel_initializer,
         dtype="float32",
         name=task,
     )(features)
+
+
+def losses_and_metrics(tasks):
+    """Keras ``loss`` and ``metrics`` for heads ``tasks``: sparse categorical cross-entropy and accuracy
+    for the softmax heads (targets are class indices), MSE and MAE for the age regression. A single
+    task gives plain values, several a dict keyed by output name."""
+    tasks = tuple(tasks)
+    loss = {t: ("mse" if t in REGRESSION_TASKS else "sparse_categorical_crossentropy") for t in tasks}
+    metrics = {t: (["mae"] if t in REGRESSION_TASKS else ["accuracy"]) for t in tasks}
+    if len(tasks) == 1:
+        return loss[tasks[0]], metrics[tasks[0]]
+    return loss, metrics

@@ -12,20 +12,15 @@ from __future__ import annotations
 
 import keras
 
-from agegender_tf.models import register
+from agegender_tf.models.registry import register
 from agegender_tf.models.heads import ADIENCE_GROUPS, task_head
 from agegender_tf.models.layers import LocalResponseNormalization
 
-PREPROCESSING = {
-    "input_size": (227, 227, 3),
-    "mode": "rescale",
-    "resize_to": (256, 256),
-    "crop": (227, 227),
-    "paper": "seed 000 sec. VI; seed 002",
-}
+# 256x256 images, random 227 crops (the input_shape default) at training, the centre crop at test.
+PREPROCESSING = {"mode": "rescale", "resize_to": 256, "paper": "paper 000 sec. VI; paper 002"}
 
 
-@register("levi_hassner", preprocessing=PREPROCESSING)
+@register("levi_hassner", preprocessing=PREPROCESSING, task_signature="single")
 def levi_hassner(
     input_shape=(227, 227, 3),
     task="age_group",

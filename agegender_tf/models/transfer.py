@@ -12,7 +12,7 @@ from pathlib import Path
 
 import keras
 
-from agegender_tf.models import register
+from agegender_tf.models.registry import register
 from agegender_tf.models.heads import task_head
 
 # backbone name -> (keras.applications constructor, preprocessing mode of its ImageNet weights)
@@ -29,10 +29,10 @@ class PretrainedWeightsUnavailable(RuntimeError):
     """ImageNet weights could not be downloaded; the message says how to pass a local file."""
 
 
-def _preprocessing(backbone="vgg16", **_):
+def _preprocessing(backbone, **_):
     if backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {backbone!r}; choose one of {sorted(BACKBONES)}")
-    return {"input_size": (224, 224, 3), "mode": BACKBONES[backbone][1], "paper": "seed 003 sec. 3.4, 4.1"}
+    return {"mode": BACKBONES[backbone][1], "paper": "paper 003 sec. 3.4, 4.1"}
 
 
 def load_backbone(backbone="vgg16", input_shape=(224, 224, 3), weights=None, pooling="avg"):
@@ -84,7 +84,9 @@ def set_backbone_trainable(backbone_model, unfreeze_top=0):
     return backbone_model
 
 
-@register("transfer", preprocessing=_preprocessing)
+# Reports name a transfer model by its backbone (vgg16, resnet50), as paper 003 does.
+@register("transfer", preprocessing=_preprocessing, task_signature="single", variant_arg="backbone",
+          variants=tuple(BACKBONES))
 def transfer(
     backbone="vgg16",
     input_shape=(224, 224, 3),

@@ -2,7 +2,10 @@
 
 ``AugmentSpec`` states what a paper does to its training images; ``generator.py`` turns it into a
 Keras ``ImageDataGenerator`` and ``tfdata.py`` into a ``tf.data`` pipeline. Presets for the five
-source papers live in ``AUGMENT_PRESETS``.
+source papers live in ``AUGMENT_PRESETS``. They say how images are augmented, not how large they
+are: the size, the resize-then-crop geometry and the value mapping are the model's preprocessing
+facts (``models.preprocessing``), which ``with_model_facts`` puts into a spec (as timm's data
+config does), so a model and its pipeline cannot disagree.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+# Value mappings (``preprocess.py``), defined here once: the model registry checks its facts against them.
 PREPROCESS_MODES = ("rescale", "vgg16", "resnet50", "standardize")
 FILL_MODES = ("nearest", "reflect", "wrap", "constant")
 
@@ -22,10 +26,11 @@ class AugmentSpec:
     ``rotation_range`` in degrees (uniform in +-range), shifts as fractions of the size,
     ``zoom_range`` as (low, high) scale of the sampled input window (IDG's convention: >1 zooms
     out), ``brightness_range`` as a multiplicative (low, high) factor, ``noise_std`` Gaussian
-    noise in 0..255 pixel units. ``resize_to`` then ``crop_size`` is resize-then-crop (256 -> 224
-    or 227); ``random_crop`` takes a random crop at training and the centre crop at evaluation
-    (Levi-Hassner). ``preprocess`` is the value mapping applied last (``preprocess.py``).
-    ``validation_split`` is seed 003's ``ImageDataGenerator(validation_split=...)``.
+    noise in 0..255 pixel units. ``resize_to`` then ``crop_size`` is resize-then-crop (256 -> 227);
+    the paper presets leave both unset and ``with_model_facts`` takes them from the model.
+    ``random_crop`` takes a random crop at training and the centre crop at evaluation
+    (Levi-Hassner) where there is a crop. ``preprocess`` is the value mapping applied last
+    (``preprocess.py``). ``validation_split`` is paper 003's ``ImageDataGenerator(validation_split=...)``.
     """
 
     horizontal_flip: bool = False
@@ -82,13 +87,12 @@ class AugmentSpec:
         """(load size, output size) as (H, W) for a requested output ``image_size``.
 
         Without a crop both are ``image_size``. With resize-then-crop the load size keeps the
-        paper's ratio (256/224), so a smoke run at 64 px loads 73 px and crops 64.
+        ratio ``resize_to / crop_size`` (``scaled_load_size``): 256/227 at 64 px loads 72 px.
         """
         out = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size[:2])
         if self.crop_size is None:
             return out, out
-        load = tuple(int(round(s * self.resize_to / self.crop_size)) for s in out)
-        return load, out
+        return scaled_load_size(out, (self.resize_to,) * 2, (self.crop_size,) * 2), out
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
@@ -103,42 +107,57 @@ class AugmentSpec:
             raise ValueError(f"unknown AugmentSpec fields {sorted(unknown)}")
         return cls(**data)
 
+    def with_model_facts(self, facts: dict) -> AugmentSpec:
+        """This augmentation for a model: its value mapping and resize-then-crop geometry
+        (``models.preprocessing``: ``mode``, and ``resize_to``/``crop_size`` (H, W) when it crops)."""
+        crops = facts.get("crop_size") is not None
+        return self.replace(preprocess=facts["mode"], resize_to=facts["resize_to"][0] if crops else None,
+                            crop_size=facts["crop_size"][0] if crops else None)
+
+
+def scaled_load_size(out_size, load_size, crop_size) -> tuple[int, int]:
+    """The (H, W) to load so that an ``out_size`` crop keeps the ratio of ``load_size`` to ``crop_size``
+    (a paper's 256 -> 227): the one place that ratio is applied."""
+    return tuple(int(round(o * load / crop)) for o, load, crop in zip(out_size, load_size, crop_size))
+
 
 AUGMENT_PRESETS: dict[str, AugmentSpec] = {
-    # Seed 000 sec. IV: "rescaling the input image into 256X256 pixels and taking a center crop of
-    # 224X224"; its network-training paragraph adds random crops with mirroring, so training takes
-    # a random 224 crop + flip and evaluation the centre crop (10-crop TTA: tta.py, sec. VII).
-    # The offline flip/rotation/scaling/noise of sec. IV is class balancing (balance.py).
-    # The paper gives no value mapping; [0, 1] rescale is the simplest faithful choice.
+    # Paper 000: its network-training paragraph (sec. VI) takes random 227 crops of the 256 image with
+    # mirroring, so training takes a random crop + flip and evaluation the centre crop (10-crop TTA:
+    # tta.py, sec. VII). The 256 -> 227 geometry is the models' (cnn_lstm.py, levi_hassner.py); sec.
+    # IV's "center crop of 224X224" is not what the networks of sec. V-VI take. The offline
+    # flip/rotation/scaling/noise of sec. IV is class balancing (balance.py). The paper gives no
+    # value mapping; [0, 1] rescale is the simplest faithful choice.
     "cnn_lstm": AugmentSpec(
-        horizontal_flip=True, resize_to=256, crop_size=224, random_crop=True, preprocess="rescale",
-        citation="seed 000 sec. IV, sec. VI (network training), sec. VII",
+        horizontal_flip=True, random_crop=True, preprocess="rescale",
+        citation="paper 000 sec. IV, sec. VI (network training), sec. VII",
     ),
-    # Seed 001 sec. 3 (proposed methodology, pre-processing): "rotation, scaling, flipping, and brightness adjustment",
+    # Paper 001 sec. 3 (proposed methodology, pre-processing): "rotation, scaling, flipping, and brightness adjustment",
     # "scaling values between 0 and 1". No magnitudes are given: we take moderate ones
     # (15 degrees, +-10% zoom, brightness 0.8-1.2), common defaults that keep a face recognisable.
     "cnn_rnn_ensemble": AugmentSpec(
         horizontal_flip=True, rotation_range=15.0, zoom_range=(0.9, 1.1), brightness_range=(0.8, 1.2),
-        preprocess="rescale", citation="seed 001 sec. 3",
+        preprocess="rescale", citation="paper 001 sec. 3",
     ),
-    # Seed 002 (Levi-Hassner lineage): 227x227 input, "artificially adding cropped versions of the
-    # images", i.e. random 227 crops of a 256 image with mirroring; centre crop at test time.
+    # Paper 002 (Levi-Hassner lineage): 227x227 input, "artificially adding cropped versions of the
+    # images", i.e. random 227 crops of a 256 image (the model's geometry) with mirroring; centre
+    # crop at test time.
     "adience_cnn": AugmentSpec(
-        horizontal_flip=True, resize_to=256, crop_size=227, random_crop=True, preprocess="rescale",
-        citation="seed 002 sec. 3 (227x227 input), sec. 6 (added cropped versions)",
+        horizontal_flip=True, random_crop=True, preprocess="rescale",
+        citation="paper 002 sec. 3 (227x227 input), sec. 6 (added cropped versions)",
     ),
-    # Seed 003 sec. 3.3 and Fig. 4.1/4.2: ImageDataGenerator(preprocessing_function=preprocess_input,
+    # Paper 003 sec. 3.3 and Fig. 4.1/4.2: ImageDataGenerator(preprocessing_function=preprocess_input,
     # rotation_range=30, horizontal_flip=True, width_shift_range=0.2, height_shift_range=0.2,
     # fill_mode="nearest", validation_split=0.3) at 224x224. preprocess_input is VGG16's (caffe
     # mode); ResNet50 presets swap in "resnet50" (the same function in keras.applications).
     "transfer_vgg16_resnet50": AugmentSpec(
         horizontal_flip=True, rotation_range=30.0, width_shift_range=0.2, height_shift_range=0.2,
         fill_mode="nearest", preprocess="vgg16", validation_split=0.3,
-        citation="seed 003 sec. 3.3, Fig. 4.1-4.2",
+        citation="paper 003 sec. 3.3, Fig. 4.1-4.2",
     ),
-    # Seed 004 sec. 6 (methodology, gender and age identification): images "scaled and resized to 32x32" and fed by an ImageDataGenerator;
+    # Paper 004 sec. 6 (methodology, gender and age identification): images "scaled and resized to 32x32" and fed by an ImageDataGenerator;
     # no augmentation is named, so none is applied; "scaled" read as x/255.
-    "gra_net": AugmentSpec(preprocess="rescale", citation="seed 004 sec. 6"),
+    "gra_net": AugmentSpec(preprocess="rescale", citation="paper 004 sec. 6"),
 }
 
 
