@@ -1,6 +1,6 @@
 """Benchmarks (speed targets are measured here, never in timed tests).
 
-``python -m agegender_tf.bench pipeline --root DIR [--json] [--images N]`` runs seed 003's
+``python -m agegender_tf.bench pipeline --root DIR [--json] [--images N]`` runs paper 003's
 augmentation (``transfer_vgg16_resnet50`` preset: rotation 30, shifts 0.2, flip, VGG16
 preprocess_input) at 224x224 on the same N UTKFace images through ImageDataGenerator and tf.data
 in one process, alternating, and prints the median images/second of each. Goal: tf.data >= 5x.

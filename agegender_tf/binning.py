@@ -1,10 +1,10 @@
 """Age binnings as values (DESIGN.md, "Age binnings"): each knows its labels and maps an age to a class.
 
-- ``adience8``: the eight Adience groups (seed 000 sec. VI, seed 002): 0-2, 4-6, 8-12, 15-20,
+- ``adience8``: the eight Adience groups (paper 000 sec. VI, paper 002): 0-2, 4-6, 8-12, 15-20,
   25-32, 38-43, 48-53, 60+. Exact ages that fall in a gap of the official grid go to the nearest
   group (policy below); Adience's off-grid range labels are mapped by ``adience_label_to_group``
   in ``agegender_tf.data.adience``.
-- ``life_stages``: seed 003's four stages: Child <=9, Adolescence 10-19, Adult 20-59, Senior 60+.
+- ``life_stages``: paper 003's four stages: Child <=9, Adolescence 10-19, Adult 20-59, Senior 60+.
 - ``decades``: 0-9, 10-19, ..., 90+ (ten classes).
 
 Exact age is not a binning: the ``age`` task regresses it (``pipelines/targets.py``).
@@ -65,7 +65,7 @@ LIFE_STAGES = AgeBinning(
     name="life_stages",
     labels=("Child", "Adolescence", "Adult", "Senior"),
     edges=(0, 10, 20, 60),
-    description="Seed 003: Child <=9, Adolescence 10-19, Adult 20-59, Senior 60+.",
+    description="Paper 003: Child <=9, Adolescence 10-19, Adult 20-59, Senior 60+.",
 )
 
 DECADES = AgeBinning(

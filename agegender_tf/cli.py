@@ -1,14 +1,23 @@
-"""The ``agegender`` command: ``data`` (summarize, audit), ``papers``, ``run``, ``report``.
+"""The ``agegender`` command: ``data`` (info, summarize, audit, make-split), ``papers``, ``run``, ``report``.
 
 Each group lives beside the code it drives and adds its own sub-parser; this module only
-dispatches, so ``agegender --help`` stays fast (TensorFlow is imported only by commands that train).
+dispatches. Loading the groups imports no TensorFlow, so ``agegender --help``, ``papers`` and the
+``data`` commands stay fast; a command that needs TensorFlow says so with
+``set_defaults(uses_tensorflow=True)`` and ``main`` imports it with its C++ start-up logs silenced.
+
+A user's mistake (an unknown name, a bad value, a missing path) is raised as
+``agegender_tf.errors.UsageError`` and printed as one line on stderr with exit status 2;
+``--debug`` shows the traceback (and TensorFlow's logs) instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+from agegender_tf.errors import EXIT_USAGE, UsageError
 
 # (module, function adding the sub-commands) for each command group.
 _COMMAND_GROUPS = (
@@ -18,11 +27,21 @@ _COMMAND_GROUPS = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are ``UsageError`` (one line, exit 2) instead of usage + exit."""
+
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="agegender",
         description="Replicate age and gender classification papers with Keras 3 / TensorFlow.",
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="on an error show the Python traceback, and show TensorFlow's logs "
+                             "(accepted anywhere on the line)")
     sub = parser.add_subparsers(dest="command", required=True)
     for module_name, function_name in _COMMAND_GROUPS:
         try:
@@ -35,10 +54,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its C++ start-up logs (oneDNN, CUDA probing) kept off the terminal.
+
+    TensorFlow 2.21 writes them through absl before ``absl::InitializeLog``, which ignores
+    ``TF_CPP_MIN_LOG_LEVEL``, so stderr's file descriptor points at ``/dev/null`` for the import.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    result = args.func(args)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = build_parser().parse_args([a for a in argv if a != "--debug"])
+        args.debug = debug
+        if getattr(args, "uses_tensorflow", False) and not debug:
+            import_tensorflow_quietly()
+        result = args.func(args)
+    except UsageError as error:
+        if debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     return int(result or 0)
 
 

@@ -1,4 +1,4 @@
-"""Offline balancing of seed 000 sec. IV: undersample, augment small classes, track origins, no leakage."""
+"""Offline balancing of paper 000 sec. IV: undersample, augment small classes, track origins, no leakage."""
 
 import numpy as np
 import pandas as pd

@@ -39,6 +39,8 @@ def test_summarize_utkface_json_from_parent_or_image_folder(utkface_parent, caps
     assert summary["age_groups"] == {"0-9": 1, "20-29": 1, "30-39": 1, "60-69": 1}
     assert (summary["images_found"], summary["images_missing"]) == (4, 0)
     assert summary["duplicates"] == {"groups": 0, "files": 0, "conflicting_groups": 0}
+    # UTKFace names nobody: no subject count equal to the file count, but a note saying why
+    assert summary["subjects"] is None and "no subject ids" in summary["subjects_note"]
 
 
 def test_summarize_adience_json_counts_fold_rows_and_missing_images(tmp_path, capsys):
@@ -110,6 +112,19 @@ def test_info_lists_every_registered_dataset(capsys):
     out = capsys.readouterr().out
     for name in ("utkface", "adience", "imdb_wiki", "celeba", "fgnet", "afad"):
         assert f"[{name}]" in out
+
+
+def test_info_says_whether_each_dataset_is_found(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))
+    for seed, name in enumerate(NAMES):
+        write_jpeg(tmp_path / "utkface" / "UTKFace" / name, size=16, seed=seed)
+    assert main(["data", "info"]) == 0
+    out = capsys.readouterr().out
+    assert f"here:    found: ${DATA_ENV}/utkface ({len(NAMES)} image files)" in out
+    assert f"here:    not found: ${DATA_ENV}/afad does not exist" in out
+    monkeypatch.delenv(DATA_ENV)
+    assert main(["data", "info", "fgnet"]) == 0
+    assert f"here:    not found: ${DATA_ENV} is unset" in capsys.readouterr().out
 
 
 def test_real_summaries_match_the_readers(utkface_root, adience_root, capsys):

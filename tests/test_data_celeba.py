@@ -1,4 +1,4 @@
-"""CelebA gender reader on fixtures in both published layouts: seed 003's Kaggle folders and the
+"""CelebA gender reader on fixtures in both published layouts: paper 003's Kaggle folders and the
 official list_attr_celeba.txt / list_eval_partition.txt / identity_CelebA.txt release."""
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def official_root(tmp_path):
     return root
 
 
-# (folder under root, file name) in seed 003's layout.
+# (folder under root, file name) in paper 003's layout.
 FOLDERS = [
     ("Train/Female", "000001.jpg"),
     ("Train/Female", "000002.jpg"),

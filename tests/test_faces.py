@@ -1,4 +1,4 @@
-"""Haar-cascade faces (seed 003) on real UTKFace and Adience photos, and a clear no-face result."""
+"""Haar-cascade faces (paper 003) on real UTKFace and Adience photos, and a clear no-face result."""
 
 import numpy as np
 import pytest

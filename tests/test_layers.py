@@ -69,7 +69,7 @@ def test_gated_attention_follows_eq3(gamma):
     trunk = rng.normal(size=(2, 3, 3, 4)).astype("float32")
     out = keras.ops.convert_to_numpy(GatedAttention(initial_gate=gamma)([mask, trunk]))
     np.testing.assert_allclose(out, (gamma + (1 - gamma) * mask) * trunk, rtol=1e-6)
-    if gamma == 1.0:  # no effect of the mask branch (seed 004 sec. 6.2 table)
+    if gamma == 1.0:  # no effect of the mask branch (paper 004 sec. 6.2 table)
         np.testing.assert_allclose(out, trunk, rtol=1e-6)
 
 

@@ -1,5 +1,5 @@
 """Model registry: every registered builder builds, trains a step, saves to .keras and reloads in a
-fresh process with the same outputs; mixed precision; paper facts (seed 003 parameter counts,
+fresh process with the same outputs; mixed precision; paper facts (paper 003 parameter counts,
 Levi-Hassner blob sizes, CNN-LSTM layout)."""
 
 from __future__ import annotations
@@ -241,10 +241,10 @@ def test_default_build(name):
 @pytest.mark.parametrize(
     "backbone, task, num_classes, total, trainable",
     [
-        ("vgg16", "gender", 2, 14_978_370, 263_682),  # seed 003 Fig. 4.3
-        ("vgg16", "age_group", 4, 14_979_396, 264_708),  # seed 003 Fig. 4.8
-        ("resnet50", "gender", 2, 24_637_826, 1_050_114),  # seed 003 sec. 4.4.1
-        ("resnet50", "age_group", 4, 24_638_852, 1_051_140),  # seed 003 sec. 4.4.2
+        ("vgg16", "gender", 2, 14_978_370, 263_682),  # paper 003 Fig. 4.3
+        ("vgg16", "age_group", 4, 14_979_396, 264_708),  # paper 003 Fig. 4.8
+        ("resnet50", "gender", 2, 24_637_826, 1_050_114),  # paper 003 sec. 4.4.1
+        ("resnet50", "age_group", 4, 24_638_852, 1_051_140),  # paper 003 sec. 4.4.2
     ],
 )
 def test_transfer_parameter_counts_equal_seed003(backbone, task, num_classes, total, trainable):
@@ -306,7 +306,7 @@ def test_transfer_unfreezes_top_layers_for_fine_tuning():
 
 def test_levi_hassner_blob_sizes_and_gaussian_init():
     model = models.build("levi_hassner")
-    assert model.get_layer("pool1").output.shape == (None, 28, 28, 96)  # seed 000 sec. VI: 96 x 28 x 28
+    assert model.get_layer("pool1").output.shape == (None, 28, 28, 96)  # paper 000 sec. VI: 96 x 28 x 28
     assert model.get_layer("pool2").output.shape == (None, 14, 14, 256)  # 256 x 14 x 14
     assert model.get_layer("pool3").output.shape == (None, 7, 7, 384)
     assert [model.get_layer(n).units for n in ("fc6", "fc7")] == [512, 512]

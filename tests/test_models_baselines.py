@@ -1,4 +1,4 @@
-"""SVM and K-Means baselines of seed 000 Table I on tiny generated faces-like images."""
+"""SVM and K-Means baselines of paper 000 Table I on tiny generated faces-like images."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Paper presets as data: five presets, their seed documents, paper numbers, smoke and --set overrides."""
+"""Paper presets as data: five presets, their seed documents, paper numbers, smoke, profiles and --set overrides."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import pytest
 
 from agegender_tf import models
 from agegender_tf.binning import BINNINGS
+from agegender_tf.errors import UsageError
 from agegender_tf.experiments.presets import (
-    PAPER_NUMBER_KEYS, PRESETS, apply_overrides, get_preset, listing, parse_value, smoke_version,
+    FIELD_RULES, PAPER_NUMBER_KEYS, PRESETS, apply_overrides, check_model_args, get_preset, listing, parse_value,
+    resolve, smoke_version,
 )
 from agegender_tf.pipelines.spec import AUGMENT_PRESETS
 
@@ -138,14 +140,14 @@ def test_paper_numbers_stand_where_their_source_cites_them(name, paper_documents
 def test_the_citation_check_refuses_a_number_in_the_wrong_place(paper_documents):
     """The same check fails for a value moved to another model's column, metric, table or task."""
     text = next(paper_documents.glob(f"{get_preset('cnn_lstm').seed_document}.txt")).read_text()
-    right = {"model": "cnn_lstm", "task": "gender", "metric": "accuracy", "value": 0.9814, "source": "seed 000 Table I"}
+    right = {"model": "cnn_lstm", "task": "gender", "metric": "accuracy", "value": 0.9814, "source": "paper 000 Table I"}
     assert number_in_table(cited_block(text, right["source"]), right)
     for wrong in ({"model": "svm"}, {"metric": "precision"}, {"value": 0.98}):
         assert not number_in_table(cited_block(text, right["source"]), {**right, **wrong}), wrong
     text = next(paper_documents.glob(f"{get_preset('transfer_vgg16_resnet50').seed_document}.txt")).read_text()
-    vgg_age = {"model": "vgg16", "task": "age_group", "metric": "accuracy", "value": 0.73, "source": "seed 003 Fig. 4.12"}
+    vgg_age = {"model": "vgg16", "task": "age_group", "metric": "accuracy", "value": 0.73, "source": "paper 003 Fig. 4.12"}
     assert number_in_table(cited_block(text, vgg_age["source"]), vgg_age)
-    assert not number_in_table(cited_block(text, "seed 003 Fig. 4.7"), vgg_age)  # the gender report
+    assert not number_in_table(cited_block(text, "paper 003 Fig. 4.7"), vgg_age)  # the gender report
     assert not number_in_table(cited_block(text, vgg_age["source"]), {**vgg_age, "task": "gender"})
     assert not number_in_table(cited_block(text, vgg_age["source"]), {**vgg_age, "metric": "precision"})  # 0.69
 
@@ -165,22 +167,109 @@ def test_overrides_are_typed_and_dotted():
     assert get_preset("gra_net").optimizer["learning_rate"] == 1e-3  # the original is untouched
 
 
-@pytest.mark.parametrize("bad, message", [("epochs", "key=value"), ("nope=1", "no field"), ("epochs.x=1", "not a dict")])
-def test_bad_overrides_are_named(bad, message):
-    with pytest.raises((KeyError, ValueError), match=message):
+@pytest.mark.parametrize("bad, message", [
+    ("epochs", "key=value"), ("nope=1", "no field 'nope'"), ("epochs.x=1", "not a dict"),
+    ("image_size=abc", "image_size must be an integer from 16 to 1024, got 'abc'"),
+    ("image_size=8", "image_size must be an integer from 16 to 1024, got 8"),
+    ("epochs=-1", "epochs must be an integer >= 1, got -1"), ("epochs=0", "epochs must be an integer >= 1, got 0"),
+    ("epochs=2.5", "epochs must be an integer >= 1, got 2.5"), ("epochs=True", "epochs must be an integer"),
+    ("batch_size=0", "batch_size must be an integer >= 1, got 0"),
+    ("max_train_images=-5", "max_train_images must be an integer >= 1 or None, got -5"),
+    ("optimizer.learning_rate=-1e-3", "optimizer.learning_rate must be a number > 0"),
+    ("optimizer.lr=1e-3", "optimizer.lr: no such key"), ("optimizer.name=adamw", "optimizer.name must be one of"),
+    ("callbacks.early_stopping.patience=-1", "callbacks.early_stopping.patience must be an integer >= 0"),
+    ("split.test_size=1.5", "split.test_size must be a number in (0, 1)"),
+    ("augment=granet", "did you mean gra_net"), ("binning=None", "the age_group task needs a binning"),
+    ("tta=tencrop", "tta must be one of 'center', 'oversample'"), ("title=x", "'title' cannot be set"),
+    ("profile=cpu", "use --profile"), ("model_args=3", "model_args must be a dict"),
+])
+def test_bad_overrides_are_refused_with_one_line(bad, message):
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")) as caught:
         apply_overrides(get_preset("gra_net"), [bad])
+    assert str(caught.value).startswith(f"--set {bad}: ") and "\n" not in str(caught.value)
+
+
+def test_good_overrides_pass_the_schema():
+    preset = apply_overrides(get_preset("cnn_lstm"), [
+        "max_train_images=None", "max_train_images=500", "image_size=16", "optimizer.momentum=0.5",
+        "callbacks.time_limit={'minutes': 3}", "split={'kind': 'holdout', 'test_size': 0.3}", "tta=center"])
+    assert preset.max_train_images == 500 and preset.optimizer["momentum"] == 0.5
+    assert preset.callbacks["time_limit"] == {"minutes": 3} and preset.split["kind"] == "holdout"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_presets_own_values_pass_the_schema(name):
+    """The presets, their smoke overrides and their profiles obey the rules a user's --set obeys."""
+    preset = get_preset(name)
+    for field_name, rule in FIELD_RULES.items():
+        assert rule(getattr(preset, field_name)) is None, (name, field_name)
+    for profile in [None, *preset.profiles]:
+        for smoke in (False, True):
+            check_model_args(resolve(name, smoke=smoke, profile=profile))
+
+
+def test_model_args_are_checked_against_the_builder():
+    with pytest.raises(UsageError, match="takes no argument 'stem'.*did you mean stem_filters"):
+        check_model_args(resolve("gra_net", overrides=["model_args.stem=8"]))
+    with pytest.raises(UsageError, match="set by the run itself"):
+        check_model_args(resolve("gra_net", overrides=["model_args.input_shape=(64, 64, 3)"]))
+    # an ensemble takes its members' arguments too
+    check_model_args(resolve("cnn_rnn_ensemble", overrides=["model_args.rnn_units=8"]))
+    with pytest.raises(UsageError, match="did you mean rnn_units"):
+        check_model_args(resolve("cnn_rnn_ensemble", overrides=["model_args.rnn_unit=8"]))
+
+
+def test_profiles_apply_before_smoke_and_set():
+    full = resolve("gra_net", profile="cpu")
+    assert (full.profile, full.image_size, full.max_train_images) == ("cpu", 64, None)
+    assert full.epochs == get_preset("gra_net").epochs  # a profile changes only what it names
+    smoke = resolve("gra_net", profile="cpu", smoke=True)
+    assert (smoke.profile, smoke.image_size, smoke.max_train_images) == ("cpu", 32, 320)  # --smoke wins for sizes
+    assert resolve("gra_net", profile="cpu", overrides=["image_size=48"]).image_size == 48  # --set wins over both
+    assert resolve("gra_net").profile is None
+    with pytest.raises(UsageError, match="no profile 'gpu'"):
+        resolve("gra_net", profile="gpu")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_preset_has_a_cpu_profile_on_the_whole_training_split(name):
+    assert get_preset(name).profiles["cpu"]["max_train_images"] is None
+
+
+def test_the_profile_reaches_report_json(tmp_path, monkeypatch):
+    import json
+
+    import pandas as pd
+
+    from agegender_tf.experiments import report
+
+    monkeypatch.setattr(report, "render_figures", lambda *args, **kwargs: [])  # the scores and protocol only
+
+    predictions = pd.DataFrame({"model": "gra_net", "path": ["a.jpg", "b.jpg"], "gender_true": [0, 1],
+                                "gender_pred": [0, 0], "age_group_true": [2, 3], "age_group_pred": [2, 2],
+                                "age_true": [25.0, 31.0], "age_pred": [27.0, 30.0]})
+    for profile in ("cpu", None):
+        preset = resolve("gra_net", profile=profile, smoke=True)
+        report.write_report(preset, tmp_path, predictions, counts={}, seed=1, smoke=True, seconds=1.0, parameters={})
+        assert json.loads((tmp_path / "report.json").read_text())["protocol"]["profile"] == profile
 
 
 def test_parse_value():
     assert parse_value("3") == 3 and parse_value("True") is True and parse_value("resnet50") == "resnet50"
 
 
-def test_unknown_preset_lists_choices():
+def test_unknown_preset_lists_choices_and_close_names():
     with pytest.raises(KeyError, match="cnn_lstm"):
         get_preset("vgg")
+    with pytest.raises(UsageError, match="did you mean gra_net"):
+        get_preset("granet")
+    with pytest.raises(UsageError, match="did you mean transfer_vgg16_resnet50"):
+        get_preset("transfer")
 
 
 def test_listing_rows():
     rows = listing()
     assert [r["name"] for r in rows] == list(NAMES)
     assert rows[3]["seed_document"] == "003_49ef1d907f51e97c" and rows[3]["model"] == "transfer"
+    assert [r["paper"] for r in rows] == [f"paper 00{k}" for k in range(5)]
+    assert rows[4]["title"].startswith("GRA_Net") and rows[4]["profiles"]["cpu"]["image_size"] == 64

@@ -72,11 +72,12 @@ def test_run_smoke_writes_report_and_figures_then_report_redraws(fixture_root, t
     assert main(["report", "cnn_lstm", "--run", str(out)]) == 2  # wrong preset for this run folder
 
 
-def test_unknown_preset_and_missing_root(tmp_path):
-    with pytest.raises(KeyError, match="unknown preset"):
-        main(["run", "nope", "--data-root", str(tmp_path)])
-    with pytest.raises(FileNotFoundError, match="utkface"):
-        main(["run", "gra_net", "--data-root", str(tmp_path), "--out", str(tmp_path / "o"), "--smoke"])
+def test_unknown_preset_and_missing_root(tmp_path, capsys):
+    # user errors: one line and exit 2, nothing written (tests/test_cli_errors.py has every case)
+    assert main(["run", "nope", "--data-root", str(tmp_path)]) == 2
+    assert "unknown preset" in capsys.readouterr().err
+    assert main(["run", "gra_net", "--data-root", str(tmp_path), "--out", str(tmp_path / "o"), "--smoke"]) == 2
+    assert "utkface" in capsys.readouterr().err and not (tmp_path / "o").exists()
 
 
 def _history_rows(path: Path) -> int:

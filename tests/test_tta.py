@@ -1,4 +1,4 @@
-"""Test-time crops of seed 000 sec. VII: centre crop and 10-crop oversampling."""
+"""Test-time crops of paper 000 sec. VII: centre crop and 10-crop oversampling."""
 
 import keras
 import numpy as np

@@ -1,6 +1,6 @@
 """Adience reader: the official ``fold_{0..4}_data.txt`` metadata plus the face crops on disk.
 
-Layout (Adience page; seed 000 sec. VI, seed 002): ``<root>/fold_<k>_data.txt`` (tab-separated,
+Layout (Adience page; paper 000 sec. VI, paper 002): ``<root>/fold_<k>_data.txt`` (tab-separated,
 header ``user_id original_image face_id age gender x y dx dy tilt_ang fiducial_yaw_angle
 fiducial_score``) and the crops in ``<root>/faces/<user_id>/coarse_tilt_aligned_face.<face_id>.<image>``
 or, for the aligned archive, ``<root>/aligned/<user_id>/landmark_aligned_face.<face_id>.<image>``.

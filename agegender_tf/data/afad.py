@@ -1,4 +1,4 @@
-"""AFAD reader (Asian Face Age Dataset, Niu et al., CVPR 2016; used by seed 004 sec. 5.2).
+"""AFAD reader (Asian Face Age Dataset, Niu et al., CVPR 2016; used by paper 004 sec. 5.2).
 
 Published layout of AFAD-Full and AFAD-Lite, labels in the folder names::
 

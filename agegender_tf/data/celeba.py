@@ -1,8 +1,8 @@
-"""CelebA gender reader (Liu et al., ICCV 2015; seed 003 sec. 3.1 and 4.2.1).
+"""CelebA gender reader (Liu et al., ICCV 2015; paper 003 sec. 3.1 and 4.2.1).
 
 Two published layouts, told apart automatically (``layout="auto"``):
 
-- ``"folders"``: Kaggle's "Gender Classification 200k Images | CelebA" as seed 003 uses it,
+- ``"folders"``: Kaggle's "Gender Classification 200k Images | CelebA" as paper 003 uses it,
   ``<root>/{Train,Validate,Test}/{Female,Male}/*.jpg`` (also ``Validation``/``Valid``/``Val``,
   ``Training``, ``Testing``, any letter case; ``root`` may be the folder holding ``Dataset/``).
   ``split`` comes from the folder. A root holding ``Female/`` and ``Male/`` alone reads with no split.
@@ -44,7 +44,7 @@ PARTITION_FILES = ("list_eval_partition.txt", "Eval/list_eval_partition.txt", "l
 IDENTITY_FILES = ("identity_CelebA.txt", "Anno/identity_CelebA.txt")
 IMAGE_FOLDERS = ("img_align_celeba/img_align_celeba", "img_align_celeba", "Img/img_align_celeba")
 LAYOUTS = (
-    "<root>/{Train,Validate,Test}/{Female,Male}/*.jpg (seed 003), or "
+    "<root>/{Train,Validate,Test}/{Female,Male}/*.jpg (paper 003), or "
     "<root>/list_attr_celeba.txt with <root>/img_align_celeba/*.jpg (official)"
 )
 COLUMNS = [*MANIFEST_COLUMNS, "age_exact", "split"]

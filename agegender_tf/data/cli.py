@@ -1,6 +1,6 @@
 """``agegender data summarize|audit|make-split|info`` (issue 2, command-line contract).
 
-Exit codes: 0 ok, 1 the audit found bad files, 2 the dataset root is missing or invalid.
+Exit codes: 0 ok, 1 the audit found bad files, 2 the dataset root is missing, unreadable or invalid.
 Without ``--root`` a command uses ``$AGEGENDER_DATA/<dataset>``; when neither exists it prints
 how to obtain the dataset and exits 2.
 """
@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from agegender_tf.data.readers import available
+from agegender_tf.errors import UsageError
 from agegender_tf.paths import dataset_root
 
 EXIT_OK, EXIT_BAD_FILES, EXIT_NO_DATA = 0, 1, 2
@@ -68,6 +69,8 @@ def _read(args):
         return None
     try:
         return read_dataset(args.dataset, root)
+    except PermissionError as exc:
+        raise UsageError(f"cannot read {exc.filename or root}: permission denied (check its permissions)") from None
     except (FileNotFoundError, ValueError) as exc:
         message = str(exc)
         if "page:" not in message:
@@ -99,7 +102,7 @@ def _print_table(summary: dict, indent: str = "") -> None:
         elif isinstance(value, dict):
             print(f"{indent}{key:<{width}}  " + (", ".join(f"{k}: {v}" for k, v in value.items()) or "none"))
         else:
-            print(f"{indent}{key:<{width}}  {value}")
+            print(f"{indent}{key:<{width}}  {'none' if value is None else value}")
 
 
 def _audit(args) -> int:
@@ -144,8 +147,9 @@ def _make_split(args) -> int:
 
 
 def _info(args) -> int:
-    from agegender_tf.data.info import how_to_obtain
+    from agegender_tf.data.info import how_to_obtain, local_status
 
     for name in [args.dataset] if args.dataset else available():
-        print(f"[{name}] {how_to_obtain(name)}\n")
+        title, _, rest = how_to_obtain(name).partition("\n")
+        print(f"[{name}] {title}\n  here:    {local_status(name)}\n{rest}\n")
     return EXIT_OK

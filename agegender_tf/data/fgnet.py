@@ -1,4 +1,4 @@
-"""FG-NET Aging reader (seed 004 sec. 5.1: 1,002 images of 82 subjects, ages 0-69).
+"""FG-NET Aging reader (paper 004 sec. 5.1: 1,002 images of 82 subjects, ages 0-69).
 
 Published layout: ``FGNET/images/<SSS>A<AA>[x].JPG`` (``points/`` beside it holds landmarks),
 subject ``SSS`` and age ``AA`` in the name; a trailing letter tells apart two photos of one

@@ -1,4 +1,4 @@
-"""IMDB-WIKI reader (Rothe, Timofte, Van Gool, "DEX", ICCV-W 2015; seeds 000, 001, 004 sec. 5.3).
+"""IMDB-WIKI reader (Rothe, Timofte, Van Gool, "DEX", ICCV-W 2015; papers 000, 001, 004 sec. 5.3).
 
 Published layout: ``imdb_crop/imdb.mat`` (struct ``imdb``) and ``wiki_crop/wiki.mat`` (struct
 ``wiki``) beside the ``NN/`` image folders. Each struct holds 1xN fields: ``dob`` (MATLAB serial

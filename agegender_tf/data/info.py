@@ -50,7 +50,7 @@ DATASETS: dict[str, DatasetInfo] = {
             "celeba", "CelebFaces Attributes (CelebA)", "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html",
             "non-commercial research and educational use only",
             "<root>/img_align_celeba/*.jpg with <root>/list_attr_celeba.txt (official), or "
-            "<root>/{Train,Validate,Test}/{Female,Male}/*.jpg (seed 003's gender folders)",
+            "<root>/{Train,Validate,Test}/{Female,Male}/*.jpg (paper 003's gender folders)",
             "202,599 images of 10,177 identities, 40 attributes incl. Male",
         ),
         DatasetInfo(

@@ -22,7 +22,7 @@ import pandas as pd
 MANIFEST_COLUMNS = ("path", "age", "age_group", "gender", "subject", "source")
 GENDERS = ("male", "female")
 # Class index of each gender in every model and pipeline: alphabetical, the order Keras'
-# flow_from_directory gives seed 003's Female/Male folders. 0 = female, 1 = male.
+# flow_from_directory gives paper 003's Female/Male folders. 0 = female, 1 = male.
 GENDER_CLASSES = ("female", "male")
 DROPPED_COLUMNS = ("item", "reason")
 

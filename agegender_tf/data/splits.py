@@ -1,8 +1,8 @@
 """Splits that keep subjects and duplicate copies on one side (issue 2, "Splits").
 
-- ``adience_folds``: Adience's five official subject-exclusive folds (seed 000 sec. VI, seed 002).
-- ``stratified_holdout``: a seeded stratified train/test split (seed 003's 70:30), group-aware.
-- ``leave_one_subject_out``: FG-NET's protocol (seed 004 sec. 5.1).
+- ``adience_folds``: Adience's five official subject-exclusive folds (paper 000 sec. VI, paper 002).
+- ``stratified_holdout``: a seeded stratified train/test split (paper 003's 70:30), group-aware.
+- ``leave_one_subject_out``: FG-NET's protocol (paper 004 sec. 5.1).
 - The committed UTKFace split ``data_manifests/utkface/split.csv`` (file -> train/val/test),
   made once by ``make_utkface_split`` (``agegender data make-split utkface``) and joined by
   ``load_committed_split`` so every user tests on the same faces.
@@ -82,7 +82,7 @@ def stratified_holdout(
     seed: int = 0,
     group: str | Sequence[str] | None = "auto",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Seeded (train, test) split, stratified, never splitting a group (seed 003's 70:30).
+    """Seeded (train, test) split, stratified, never splitting a group (paper 003's 70:30).
 
     ``group="auto"`` links rows sharing a ``subject`` or a ``content_hash`` (duplicate copies);
     ``None`` treats rows independently. Whole groups are split, stratified by each group's most

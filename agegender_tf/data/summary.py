@@ -2,8 +2,10 @@
 
 JSON fields relied on by others: ``rows`` (manifest rows kept; for Adience the fold rows kept),
 ``dropped`` (reason -> count), ``gender`` (``{"male", "female", "unknown"}``), ``age_groups``
-(the dataset's own groups, or decades of ``age``), ``images_found`` / ``images_missing`` and
-``duplicates`` (``{groups, files, conflicting_groups}``, by content hash of the images on disk).
+(the dataset's own groups, or decades of ``age``), ``subjects`` (distinct people; null with a
+``subjects_note`` for a dataset without subject ids, e.g. UTKFace), ``images_found`` /
+``images_missing`` and ``duplicates`` (``{groups, files, conflicting_groups}``, by content hash of
+the images on disk).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pandas as pd
 
 from agegender_tf.binning import ADIENCE8, DECADES
 from agegender_tf.data.audit import add_content_hashes, duplicate_report, present_mask
+from agegender_tf.data.info import has_subject_ids
 from agegender_tf.data.manifest import ReadResult
 from agegender_tf.data.readers import read_dataset
 
@@ -67,7 +70,7 @@ def summarize_result(name: str, result: ReadResult, workers: int | None = None) 
                 "min": _plain(ages.min()), "max": _plain(ages.max()), "mean": _plain(round(ages.mean(), 2))},
         "age_groups": age_groups,
         "age_groups_from": age_group_source,
-        "subjects": int(manifest["subject"].nunique()),
+        **_subjects(name, result),
         "images_found": int(present.sum()),
         "images_missing": int((~present).sum()),
         "duplicates": {k: v for k, v in duplicate_report(add_content_hashes(manifest, workers)).items()
@@ -79,6 +82,15 @@ def summarize_result(name: str, result: ReadResult, workers: int | None = None) 
     notes = {k: v for k, v in result.notes.items() if k != "name_warnings"}
     summary["notes"] = _jsonable(notes)
     return summary
+
+
+def _subjects(name: str, result: ReadResult) -> dict:
+    """``subjects``: distinct people, or None plus a ``subjects_note`` when the dataset names nobody."""
+    if has_subject_ids(name, result.notes):
+        return {"subjects": int(result.manifest["subject"].nunique())}
+    return {"subjects": None,
+            "subjects_note": f"{name} has no subject ids (each file is its own subject), so a person with "
+                             "several photos can be on both sides of a split"}
 
 
 def _plain(value):

@@ -1,7 +1,7 @@
 """UTKFace reader: labels live in the file name ``[age]_[gender]_[race]_[date&time].jpg.chip.jpg``.
 
 Publisher's coding: gender 0 = male, 1 = female; race 0-4 = White, Black, Asian, Indian, Others.
-The set has irregular names (seed 001 and 003 train on it as shipped), so every name is parsed
+The set has irregular names (paper 001 and 003 train on it as shipped), so every name is parsed
 on its own, never by assuming four fields:
 
 - a name whose leading ``age_gender`` fields parse is kept; a missing or out-of-range race field

@@ -1,6 +1,6 @@
 """Evaluation (DESIGN.md, "Evaluation"): accuracy, per-class precision/recall/F1 (scikit-learn),
-confusion matrix, 1-off accuracy for ordered age groups (seed 000 sec. VIII, Levi-Hassner's
-protocol), MAE/MSE/RMSE for ages (seed 001 sec. 3, seed 004 sec. 7.2), k-fold mean +- std (Adience's
+confusion matrix, 1-off accuracy for ordered age groups (paper 000 sec. VIII, Levi-Hassner's
+protocol), MAE/MSE/RMSE for ages (paper 001 sec. 3, paper 004 sec. 7.2), k-fold mean +- std (Adience's
 five folds), and the paper-vs-kit table.
 
 Predictions travel as one table (``predictions.csv``): per task ``<task>_true`` and ``<task>_pred``
@@ -48,7 +48,7 @@ def classification_metrics(y_true, y_pred, labels: tuple[str, ...] | list[str], 
 
 
 def classification_text(y_true, y_pred, labels) -> str:
-    """scikit-learn's classification report (the table seed 003 prints in Fig. 4.7)."""
+    """scikit-learn's classification report (the table paper 003 prints in Fig. 4.7)."""
     return classification_report(
         np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int), labels=list(range(len(labels))),
         target_names=[str(label) for label in labels], digits=4, zero_division=0,

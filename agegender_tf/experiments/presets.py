@@ -45,7 +45,7 @@ class Preset:
     # Per-output loss weights of multi-output networks: the age MSE (hundreds of years^2) would
     # otherwise drown the two cross-entropies.
     loss_weights: dict = field(default_factory=dict)
-    # "oversample" also scores the main model with 10-crop over-sampling (seed 000 sec. VII).
+    # "oversample" also scores the main model with 10-crop over-sampling (paper 000 sec. VII).
     tta: str = "center"
     comparisons: tuple[str, ...] = ()
     # "adience" also scores the trained networks on Adience's five official folds (experiments/folds.py).
@@ -68,7 +68,7 @@ def _numbers(model: str, task: str, source: str, **metrics: float) -> tuple[dict
     return tuple({"model": model, "task": task, "metric": m, "value": v, "source": source} for m, v in metrics.items())
 
 
-_TABLE_I = "seed 000 Table I (task not named in the paper)"
+_TABLE_I = "paper 000 Table I (task not named in the paper)"
 _CALLBACKS_000 = {
     # Sec. V: the best validation loss is kept, the learning rate is lowered after 10 epochs without
     # improvement, training ends at epoch 150.
@@ -156,9 +156,9 @@ _add(Preset(
     comparisons=("members",),
     loss_weights={"gender": 1.0, "age_group": 1.0, "age": 0.01},
     paper_numbers=(
-        _numbers("cnn_rnn_ensemble", "age", "seed 001 Table 1 (UTKFace)", mae=4.25)
-        + _numbers("cnn_rnn_ensemble", "age_group", "seed 001 Table 1 (UTKFace)", accuracy=0.744)
-        + _numbers("cnn_rnn_ensemble", "gender", "seed 001 Table 1 (UTKFace)", accuracy=0.953, f1=0.95,
+        _numbers("cnn_rnn_ensemble", "age", "paper 001 Table 1 (UTKFace)", mae=4.25)
+        + _numbers("cnn_rnn_ensemble", "age_group", "paper 001 Table 1 (UTKFace)", accuracy=0.744)
+        + _numbers("cnn_rnn_ensemble", "gender", "paper 001 Table 1 (UTKFace)", accuracy=0.953, f1=0.95,
                    precision=0.96, recall=0.94)
     ),
     interpretation=(
@@ -196,8 +196,8 @@ _add(Preset(
     epochs=40,
     batch_size=256,
     paper_numbers=(
-        _numbers("levi_hassner", "age_group", "seed 002 sec. 5.1 (validation)", accuracy=0.8351)
-        + _numbers("levi_hassner", "gender", "seed 002 sec. 5.1 (validation)", accuracy=0.7951)
+        _numbers("levi_hassner", "age_group", "paper 002 sec. 5.1 (validation)", accuracy=0.8351)
+        + _numbers("levi_hassner", "gender", "paper 002 sec. 5.1 (validation)", accuracy=0.7951)
     ),
     interpretation=(
         ("The architecture is only described as 'CNN ... three fully connected layers' with Levi-Hassner's text.",
@@ -231,10 +231,10 @@ _add(Preset(
     batch_size=16,
     comparisons=("vgg16",),
     paper_numbers=(
-        _numbers("resnet50", "gender", "seed 003 Fig. 4.17", accuracy=0.95, precision=0.95, recall=0.95, f1=0.95)
-        + _numbers("resnet50", "age_group", "seed 003 Fig. 4.22", accuracy=0.81, precision=0.83, recall=0.80, f1=0.80)
-        + _numbers("vgg16", "gender", "seed 003 Fig. 4.7", accuracy=0.94, precision=0.94, recall=0.94, f1=0.94)
-        + _numbers("vgg16", "age_group", "seed 003 Fig. 4.12", accuracy=0.73, precision=0.69, recall=0.69, f1=0.69)
+        _numbers("resnet50", "gender", "paper 003 Fig. 4.17", accuracy=0.95, precision=0.95, recall=0.95, f1=0.95)
+        + _numbers("resnet50", "age_group", "paper 003 Fig. 4.22", accuracy=0.81, precision=0.83, recall=0.80, f1=0.80)
+        + _numbers("vgg16", "gender", "paper 003 Fig. 4.7", accuracy=0.94, precision=0.94, recall=0.94, f1=0.94)
+        + _numbers("vgg16", "age_group", "paper 003 Fig. 4.12", accuracy=0.73, precision=0.69, recall=0.69, f1=0.69)
     ),
     interpretation=(
         ("ImageNet weights are required by the paper but cannot be downloaded on these machines.",

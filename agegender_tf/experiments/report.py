@@ -1,7 +1,8 @@
 """The run report (``report.json``, ``classification_report.txt``) and its figures, from saved files only.
 
 ``report.json`` keys: ``preset``, ``title``, ``seed_document``, ``dataset_used``, ``dataset_note``,
-``protocol`` (split, image_size, epochs, batch_size, optimizer, augmentation, seed, smoke, counts),
+``protocol`` (split, image_size, epochs, batch_size, optimizer, augmentation, seed, smoke, profile
+(the ``--profile`` name, null when none), counts),
 ``metrics`` (per task of the main model), ``models`` (per model, per task), ``paper`` (the paper's
 numbers), ``comparison`` (metric, model, task, paper, kit, gap), ``interpretation`` and ``extra``
 (e.g. Adience's five-fold summary). ``render_figures`` redraws every figure from the run folder.
@@ -58,7 +59,7 @@ def write_report(preset: Preset, out_dir, predictions: pd.DataFrame, *, counts: 
             "batch_size": preset.batch_size, "optimizer": preset.optimizer, "callbacks": preset.callbacks,
             "augmentation": preset.augment, "binning": preset.binning, "task_groups": [list(g) for g in preset.task_groups],
             "max_train_images": preset.max_train_images, "model_args": preset.model_args, "seed": seed,
-            "smoke": smoke, "counts": counts, "parameters": parameters, "seconds": round(seconds, 1),
+            "smoke": smoke, "profile": preset.profile, "counts": counts, "parameters": parameters, "seconds": round(seconds, 1),
         },
         "metrics": by_model.get(main, {}),
         "models": by_model,

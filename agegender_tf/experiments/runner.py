@@ -26,18 +26,16 @@ from agegender_tf.binning import AgeBinning, get_binning
 from agegender_tf.experiments import predictions, report
 from agegender_tf.experiments.folds import run_fold_protocol
 from agegender_tf.experiments.predictions import TrainedNetwork
-from agegender_tf.experiments.presets import Preset, apply_overrides, get_preset, smoke_version
+from agegender_tf.experiments import presets
+from agegender_tf.experiments.presets import Preset
 from agegender_tf.experiments.train import set_seed, train
 from agegender_tf.models.baselines import BASELINES, baseline_predictions
 from agegender_tf.models.heads import losses_and_metrics
 
 
-def resolve_preset(name: str, smoke: bool = False, overrides=()) -> Preset:
-    """The preset ``name`` with ``--smoke`` then ``--set`` overrides applied."""
-    preset = get_preset(name)
-    if smoke:
-        preset = smoke_version(preset)
-    return apply_overrides(preset, list(overrides or ()))
+def resolve_preset(name: str, smoke: bool = False, overrides=(), profile: str | None = None) -> Preset:
+    """The preset ``name`` with its ``--profile``, ``--smoke`` then ``--set`` overrides applied."""
+    return presets.resolve(name, smoke=smoke, profile=profile, overrides=overrides)
 
 
 def preset_binning(preset: Preset) -> AgeBinning | None:
@@ -152,9 +150,9 @@ def _models_to_train(preset: Preset) -> list[tuple[str, str, dict]]:
 
 
 def run(name: str, data_root: str | Path, out_dir: str | Path, *, smoke: bool = False, seed: int = 42,
-        overrides=(), verbose: int = 2) -> dict:
+        overrides=(), profile: str | None = None, verbose: int = 2) -> dict:
     """Train and evaluate preset ``name``; write the run folder (module docstring); return the report."""
-    preset = resolve_preset(name, smoke, overrides)
+    preset = resolve_preset(name, smoke, overrides, profile)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "preset.json").write_text(json.dumps(preset.to_dict(), indent=2, default=str))

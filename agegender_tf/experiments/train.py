@@ -1,10 +1,10 @@
 """Training (DESIGN.md, "Training"): ``model.fit`` with the paper's callbacks, plus resume.
 
-Callbacks as the papers use them: EarlyStopping with patience (seed 003 sec. 4.3: 2-3 epochs),
-ModelCheckpoint of the best validation loss (seed 000 sec. V, seed 003 sec. 3.6), ReduceLROnPlateau
-(seed 000 sec. V: lower the rate after 10 epochs without improvement), and the optimizers: SGD
-1e-3 -> 1e-4 after 10k iterations (seed 000 sec. VII, Levi-Hassner), Adam 1e-3 (seed 003 sec. 4.2),
-Nadam 1e-3 (seed 004 sec. 7.1). ``BackupAndRestore`` makes a killed run, started again with the same
+Callbacks as the papers use them: EarlyStopping with patience (paper 003 sec. 4.3: 2-3 epochs),
+ModelCheckpoint of the best validation loss (paper 000 sec. V, paper 003 sec. 3.6), ReduceLROnPlateau
+(paper 000 sec. V: lower the rate after 10 epochs without improvement), and the optimizers: SGD
+1e-3 -> 1e-4 after 10k iterations (paper 000 sec. VII, Levi-Hassner), Adam 1e-3 (paper 003 sec. 4.2),
+Nadam 1e-3 (paper 004 sec. 7.1). ``BackupAndRestore`` makes a killed run, started again with the same
 command, resume from its last finished epoch; ``CSVLogger`` then appends to ``history.csv``. A finished
 network is marked (``done.json``) before its backup is removed, so a kill in between loses nothing.
 

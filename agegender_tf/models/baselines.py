@@ -1,4 +1,4 @@
-"""Non-deep baselines of seed 000 sec. VII (Table I): SVM and K-Means, as scikit-learn pipelines.
+"""Non-deep baselines of paper 000 sec. VII (Table I): SVM and K-Means, as scikit-learn pipelines.
 
 Both take images as an array ``(N, H, W, 3)`` and features either from raw pixels
 (``PixelFeatures``: resized, flattened, 0..255 scaled to [0, 1]) or from a Keras model's penultimate layer
@@ -116,7 +116,7 @@ def _features(features, size, model, layer):
 
 
 def svm_baseline(features="pixels", size=(32, 32), model=None, layer=None, kernel="rbf", C=1.0, seed=None):
-    """SVM baseline of seed 000 Table I: features -> standardisation -> ``SVC``."""
+    """SVM baseline of paper 000 Table I: features -> standardisation -> ``SVC``."""
     return Pipeline(
         [
             ("features", _features(features, size, model, layer)),
@@ -127,7 +127,7 @@ def svm_baseline(features="pixels", size=(32, 32), model=None, layer=None, kerne
 
 
 def kmeans_baseline(n_clusters=8, features="pixels", size=(32, 32), model=None, layer=None, seed=None):
-    """K-Means baseline of seed 000 Table I: features -> standardisation -> ``KMeansClassifier``."""
+    """K-Means baseline of paper 000 Table I: features -> standardisation -> ``KMeansClassifier``."""
     return Pipeline(
         [
             ("features", _features(features, size, model, layer)),

@@ -1,4 +1,4 @@
-"""Hybrid CNN-LSTM of seed 000 sec. V (Jayabharathi & Rohini 2024).
+"""Hybrid CNN-LSTM of paper 000 sec. V (Jayabharathi & Rohini 2024).
 
 The paper's feature extractor is three 1-D convolutions in a pyramid (48, 32, 16 kernels) with max
 pooling and ReLU between them, a dropout layer between the extractor and the sequence block, three
@@ -37,7 +37,7 @@ def cnn_lstm(
     dense_units=20,
     name="cnn_lstm",
 ):
-    """CNN-LSTM (seed 000 sec. V): image rows -> Conv1D pyramid -> 3 LSTMs -> dense 20 -> output.
+    """CNN-LSTM (paper 000 sec. V): image rows -> Conv1D pyramid -> 3 LSTMs -> dense 20 -> output.
 
     Each Conv1D is followed by ReLU and two-fold max pooling ("a two-fold downsampling scheme");
     the last LSTM returns only its final hidden state. Dropout rates are not given in the paper;

@@ -1,4 +1,4 @@
-"""Hybrid CNN-RNN with multi-task heads and its ensemble, seed 001 ("Proposed methodology").
+"""Hybrid CNN-RNN with multi-task heads and its ensemble, paper 001 ("Proposed methodology").
 
 A CNN extracts spatial features (a backbone pre-trained on ImageNet and fine-tuned, or a CNN
 trained from scratch); the feature map's spatial positions, in raster order, form the sequence an
@@ -56,7 +56,7 @@ def cnn_rnn(
     num_age_groups=None,
     name="cnn_rnn",
 ):
-    """CNN features -> spatial positions as a sequence -> LSTM/GRU -> multi-task heads (seed 001).
+    """CNN features -> spatial positions as a sequence -> LSTM/GRU -> multi-task heads (paper 001).
 
     ``backbone="scratch"`` builds Conv3x3-BN-ReLU-MaxPool blocks with ``conv_filters``; a name from
     ``transfer.BACKBONES`` (e.g. "vgg16", "resnet50") uses that ImageNet network with
@@ -84,7 +84,7 @@ def cnn_rnn(
 
 
 def ensemble(members, name="ensemble"):
-    """One ``keras.Model`` averaging its members' outputs, output by output (seed 001, ensemble learning).
+    """One ``keras.Model`` averaging its members' outputs, output by output (paper 001, ensemble learning).
 
     Members must share the input shape and output names; each output of the ensemble is the mean of
     the members' outputs of that name (class probabilities, or ages in years).
@@ -120,7 +120,7 @@ def ensemble(members, name="ensemble"):
 
 @register("cnn_rnn_ensemble", preprocessing=_preprocessing, task_signature="multi", defaults_from="cnn_rnn")
 def cnn_rnn_ensemble(num_members=3, rnns=("lstm", "gru"), name="cnn_rnn_ensemble", **member_kwargs):
-    """An ensemble of ``num_members`` CNN-RNN models (seed 001), cycling through ``rnns`` (LSTM, GRU, ...).
+    """An ensemble of ``num_members`` CNN-RNN models (paper 001), cycling through ``rnns`` (LSTM, GRU, ...).
 
     ``member_kwargs`` go to every ``cnn_rnn`` member (input_shape, backbone, tasks, ...).
     """

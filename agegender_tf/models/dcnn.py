@@ -1,8 +1,8 @@
-"""Plain deep CNN baseline ("DCNN") of seed 000 sec. VII, Table I.
+"""Plain deep CNN baseline ("DCNN") of paper 000 sec. VII, Table I.
 
-Seed 000 compares its CNN-LSTM with a DCNN without describing it; this is a plain VGG-style
+Paper 000 compares its CNN-LSTM with a DCNN without describing it; this is a plain VGG-style
 network: blocks of two 3x3 convolutions with ReLU and 2x2 max pooling, global average pooling,
-a dense layer with dropout, and the task's output layer. Same 227x227 input as the other seed 000
+a dense layer with dropout, and the task's output layer. Same 227x227 input as the other paper 000
 models so the comparison uses the same images.
 """
 
@@ -28,7 +28,7 @@ def dcnn(
     dropout=0.5,
     name="dcnn",
 ):
-    """Plain deep CNN (seed 000 Table I baseline): VGG-style conv blocks -> GAP -> dense -> output."""
+    """Plain deep CNN (paper 000 Table I baseline): VGG-style conv blocks -> GAP -> dense -> output."""
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = inputs
     for block, filters in enumerate(block_filters, start=1):

@@ -1,6 +1,6 @@
-"""GRA_Net, the Gated Residual Attention Network of seed 004 (secs. 6.1-6.6, 7.1).
+"""GRA_Net, the Gated Residual Attention Network of paper 004 (secs. 6.1-6.6, 7.1).
 
-A Residual Attention Network (Wang et al. 2017, seed 004 ref. [41]) built from pre-activation
+A Residual Attention Network (Wang et al. 2017, paper 004 ref. [41]) built from pre-activation
 bottleneck residual units, in which every attention module's output is gated (sec. 6.2, Eq. 3):
 ``O = (gamma + (1 - gamma) * K(X)) * F(X)`` with a trainable gate ``gamma`` in [0, 1]. The soft mask
 branch ``K`` (sec. 6.3) max-pools bottom-up, upsamples top-down by bilinear interpolation (as many
@@ -112,7 +112,7 @@ def gra_net(
     dropout=0.0,
     name="gra_net",
 ):
-    """Gated Residual Attention Network (seed 004) with heads for ``tasks``.
+    """Gated Residual Attention Network (paper 004) with heads for ``tasks``.
 
     ``tasks`` is a subset of ("gender", "age_group", "age"); the outputs are a dict keyed by task.
     ``attention_activation``: "mixed" (sigmoid, Eq. 4), "channel" (L2 over channels, Eq. 5) or

@@ -15,7 +15,7 @@ PACKAGE = "agegender_tf"
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class LocalResponseNormalization(keras.layers.Layer):
-    """Cross-channel local response normalisation (seed 000 sec. VI, seed 002; Levi & Hassner 2015).
+    """Cross-channel local response normalisation (paper 000 sec. VI, paper 002; Levi & Hassner 2015).
 
     ``y_c = x_c / (bias + alpha / depth * sum_{c' in window(c)} x_{c'}^2) ** beta`` over a window of
     ``depth`` neighbouring channels (Caffe's ``ACROSS_CHANNELS`` LRN: local_size 5, alpha 1e-4,
@@ -57,7 +57,7 @@ ATTENTION_ACTIVATIONS = ("mixed", "channel", "spatial")
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class AttentionMaskActivation(keras.layers.Layer):
-    """The soft mask's final activation, seed 004 sec. 6.4 (Eqs. 4-6).
+    """The soft mask's final activation, paper 004 sec. 6.4 (Eqs. 4-6).
 
     - ``"mixed"`` (f1): sigmoid of every channel at every position.
     - ``"channel"`` (f2): L2 normalisation across the channels at each spatial position.
@@ -98,7 +98,7 @@ class AttentionMaskActivation(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class UnitInterval(keras.constraints.Constraint):
-    """Clips a weight into [0, 1] after each update (the gate of seed 004 sec. 6.2)."""
+    """Clips a weight into [0, 1] after each update (the gate of paper 004 sec. 6.2)."""
 
     def __call__(self, w):
         return ops.clip(w, 0.0, 1.0)
@@ -109,7 +109,7 @@ class UnitInterval(keras.constraints.Constraint):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class GatedAttention(keras.layers.Layer):
-    """Gated residual attention output, seed 004 sec. 6.2, Eq. 3: ``(gamma + (1 - gamma) * K) * F``.
+    """Gated residual attention output, paper 004 sec. 6.2, Eq. 3: ``(gamma + (1 - gamma) * K) * F``.
 
     Called on ``[mask, trunk]``. ``gamma`` is one trainable scalar kept in [0, 1]: gamma 0 gives the
     full mask effect ``K * F``, gamma 1 passes the trunk features ``F`` unchanged (the paper's table).

@@ -1,10 +1,10 @@
-"""Levi & Hassner's lean CNN, as described in seed 000 sec. VI ("CNN architecture") and seed 002.
+"""Levi & Hassner's lean CNN, as described in paper 000 sec. VI ("CNN architecture") and paper 002.
 
 Three convolutions (96 7x7/4, 256 5x5, 384 3x3), each followed by ReLU and 3x3/2 max pooling, the
 first two also by local response normalisation; two fully connected layers of 512 with ReLU and
-dropout 0.5; a softmax. Weights are drawn from a Gaussian with std 0.01 (seed 000 sec. VI,
+dropout 0.5; a softmax. Weights are drawn from a Gaussian with std 0.01 (paper 000 sec. VI,
 "Initialization"). Images of 256x256 are cropped to 227x227 (random crops with mirroring for
-training, seed 000 sec. VI "Network training"). Shapes follow the paper's text: 96x28x28 after the
+training, paper 000 sec. VI "Network training"). Shapes follow the paper's text: 96x28x28 after the
 first block, 256x14x14 after the second.
 """
 
@@ -38,7 +38,7 @@ def levi_hassner(
     init_std=0.01,
     name="levi_hassner",
 ):
-    """Levi-Hassner CNN (seed 000 sec. VI, seed 002). Defaults: 8 Adience age groups (``num_classes=None``), 227x227 input.
+    """Levi-Hassner CNN (paper 000 sec. VI, paper 002). Defaults: 8 Adience age groups (``num_classes=None``), 227x227 input.
 
     ``task="gender"`` (2 classes) builds the gender network; the output layer is named after the task.
     LRN follows the first two pooled blocks only, as in the authors' prototxt. Pooling uses "same"

@@ -1,8 +1,8 @@
-"""Transfer learning from ImageNet backbones, seed 003 secs. 3.4-3.5 and 4.2-4.4.
+"""Transfer learning from ImageNet backbones, paper 003 secs. 3.4-3.5 and 4.2-4.4.
 
 A ``keras.applications`` backbone without its top and with global average pooling, frozen; Dense 512
 ReLU; dropout 0.5; the classification layer (2 genders or 4 life stages). With ``weights=None`` the
-parameter counts equal seed 003's summaries: VGG16 gender 14,978,370 total / 263,682 trainable;
+parameter counts equal paper 003's summaries: VGG16 gender 14,978,370 total / 263,682 trainable;
 ResNet50 age (4 classes) 24,638,852 / 1,051,140.
 """
 
@@ -70,7 +70,7 @@ def load_backbone(backbone="vgg16", input_shape=(224, 224, 3), weights=None, poo
 
 
 def set_backbone_trainable(backbone_model, unfreeze_top=0):
-    """Freeze the backbone except its top ``unfreeze_top`` layers (fine-tuning switch, seed 003 sec. 4.2).
+    """Freeze the backbone except its top ``unfreeze_top`` layers (fine-tuning switch, paper 003 sec. 4.2).
 
     ``unfreeze_top=0`` freezes everything (the paper's setting); ``-1`` unfreezes every layer.
     BatchNormalization layers stay frozen (and so in inference mode) either way.
@@ -98,9 +98,9 @@ def transfer(
     unfreeze_top=0,
     name=None,
 ):
-    """Frozen ImageNet backbone + GAP + Dense 512 ReLU + dropout 0.5 + head (seed 003 sec. 3.5, 4.2).
+    """Frozen ImageNet backbone + GAP + Dense 512 ReLU + dropout 0.5 + head (paper 003 sec. 3.5, 4.2).
 
-    ``task="gender"`` (2 classes) or ``task="age_group", num_classes=4`` (life stages) as in seed 003.
+    ``task="gender"`` (2 classes) or ``task="age_group", num_classes=4`` (life stages) as in paper 003.
     ``weights``: "imagenet" (downloaded by Keras where the network allows; offline it raises
     ``PretrainedWeightsUnavailable`` saying how to pass a file), a local weights file, or None.
     ``unfreeze_top``: number of top backbone layers left trainable for fine-tuning (0: all frozen).

@@ -2,7 +2,7 @@
 
 The random draws follow Keras' ``ImageDataGenerator.get_random_transform`` (same distributions)
 and the geometry its ``apply_affine_transform`` (rotation, then shift, then zoom, about the
-image centre, bilinear, IDG fill modes), so both backends augment alike (seed 003 sec. 3.3).
+image centre, bilinear, IDG fill modes), so both backends augment alike (paper 003 sec. 3.3).
 All ops work on a whole batch at once, with stateless random ops seeded per batch.
 
 The warp itself runs either as TensorFlow's ``ImageProjectiveTransformV3`` (``warp="tf"``, pure

@@ -1,4 +1,4 @@
-"""Offline class balancing (seed 000 sec. IV): undersample large classes, raise small ones with
+"""Offline class balancing (paper 000 sec. IV): undersample large classes, raise small ones with
 augmented copies (flip, rotation, scaling, noise) written to disk as real JPEGs.
 
 Every generated row records its ``origin_path``; kept originals carry their own path there. The
@@ -48,7 +48,7 @@ def check_no_leakage(train: pd.DataFrame, test: pd.DataFrame) -> None:
 
 def augment_image(image: np.ndarray, rng: np.random.Generator, rotation: float = 15.0,
                   scale: tuple[float, float] = (0.9, 1.1), noise_std: float = 8.0) -> tuple[np.ndarray, str]:
-    """One random offline augmentation of an RGB uint8 image (seed 000 sec. IV) and its recipe."""
+    """One random offline augmentation of an RGB uint8 image (paper 000 sec. IV) and its recipe."""
     height, width = image.shape[:2]
     flip = bool(rng.random() < 0.5)
     angle = float(rng.uniform(-rotation, rotation))

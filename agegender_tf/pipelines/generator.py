@@ -1,4 +1,4 @@
-"""Backend 1: Keras' ``ImageDataGenerator`` over a manifest (seed 003 sec. 3.3, Fig. 4.1-4.2).
+"""Backend 1: Keras' ``ImageDataGenerator`` over a manifest (paper 003 sec. 3.3, Fig. 4.1-4.2).
 
 Keras 3 keeps ``ImageDataGenerator`` only at ``tf.keras.preprocessing.image`` (deprecated). It
 draws and applies the rotation/shift/zoom/flip/brightness of the spec; the resize-then-crop,
@@ -21,7 +21,7 @@ from agegender_tf.pipelines.targets import encode_targets
 
 
 def image_data_generator(spec: AugmentSpec, training: bool) -> tf.keras.preprocessing.image.ImageDataGenerator:
-    """The ``ImageDataGenerator`` seed 003 would write for ``spec`` (no augmentation unless training)."""
+    """The ``ImageDataGenerator`` paper 003 would write for ``spec`` (no augmentation unless training)."""
     options = dict(validation_split=spec.validation_split, dtype="float32")
     if training:
         options.update(
@@ -118,7 +118,7 @@ def make_generator(
     """A ``keras.utils.PyDataset`` of (float32 images, labels) built on ``flow_from_dataframe``.
 
     Same arguments, label encoding and value range as ``tfdata.make_dataset``. ``subset`` is
-    IDG's "training"/"validation" split by ``spec.validation_split`` (seed 003: 0.3).
+    IDG's "training"/"validation" split by ``spec.validation_split`` (paper 003: 0.3).
     Unreadable files stop the build with their names (IDG would drop missing ones with a warning).
     """
     if len(manifest) == 0:

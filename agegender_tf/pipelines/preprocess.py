@@ -1,9 +1,9 @@
 """Value mapping applied last, shared by both backends and by inference.
 
 Modes (the ``preprocess`` field of ``AugmentSpec`` and of a model's preprocessing dict):
-``rescale`` x/255 -> [0, 1] (seed 003's test generator, seeds 000/001/002/004);
+``rescale`` x/255 -> [0, 1] (paper 003's test generator, papers 000/001/002/004);
 ``vgg16`` / ``resnet50`` Keras' ``preprocess_input`` (caffe mode: RGB->BGR, minus the ImageNet
-mean; seed 003); ``standardize`` per-image zero mean, unit variance.
+mean; paper 003); ``standardize`` per-image zero mean, unit variance.
 """
 
 from __future__ import annotations

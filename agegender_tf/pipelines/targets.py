@@ -100,7 +100,7 @@ def usable_rows(manifest: pd.DataFrame, outputs=("gender",), binning: AgeBinning
 
 
 def split_subset(manifest: pd.DataFrame, validation_split: float, subset: str | None) -> pd.DataFrame:
-    """Rows of ``subset`` under ``ImageDataGenerator``'s own rule (seed 003).
+    """Rows of ``subset`` under ``ImageDataGenerator``'s own rule (paper 003).
 
     Keras' DataFrameIterator gives "validation" the first ``validation_split`` fraction of the
     rows and "training" the rest; shuffle the manifest first (with a seed) for a random split.

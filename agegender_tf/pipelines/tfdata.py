@@ -70,7 +70,7 @@ def make_dataset(
     decoded uint8 images in memory (load size, before augmentation), a string caches to that
     file, False decodes every epoch. ``shuffle_buffer`` defaults to the whole set (an exact
     shuffle; with the cache it holds a second copy of the images, so lower it for big sets).
-    ``subset`` takes seed 003's "training"/"validation" rows (``split_subset``). ``validate=False``
+    ``subset`` takes paper 003's "training"/"validation" rows (``split_subset``). ``validate=False``
     skips the up-front decode check; only for manifests already checked in this process.
     ``warp``: "opencv" (fast) or "tf" (pure graph) for rotation/shift/zoom (``augment_tf``).
     """

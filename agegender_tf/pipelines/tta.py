@@ -1,4 +1,4 @@
-"""Test-time crops (seed 000 sec. VII): centre crop, and 10-crop oversampling averaged.
+"""Test-time crops (paper 000 sec. VII): centre crop, and 10-crop oversampling averaged.
 
 Images come in already resized (e.g. 256) and preprocessed pixel-wise; crops are taken from them.
 """

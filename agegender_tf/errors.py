@@ -1,0 +1,21 @@
+"""The one exception type for a user's mistake (issue 10, "The command line").
+
+Library code raises :class:`UsageError` with a message that says what is wrong and what to do;
+``agegender_tf.cli.main`` prints it as one line on stderr and exits with status 2 (``--debug``
+shows the traceback instead). It is a ``ValueError``, so library callers may catch either.
+"""
+
+from __future__ import annotations
+
+EXIT_USAGE = 2
+
+
+class UsageError(ValueError):
+    """A mistake the user can fix (a name, a value, a path); ``str()`` is the one-line message."""
+
+    def __str__(self) -> str:
+        return " ".join(str(self.args[0]).split()) if self.args else ""
+
+
+class UnknownNameError(UsageError, KeyError):
+    """An unknown name (preset, dataset): a ``UsageError`` that is also a ``KeyError`` for old callers."""
