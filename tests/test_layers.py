@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-import agegender_tf  # noqa: F401  (registers the custom layers)
+import agegender_tf.models  # noqa: F401  (registers the custom layers)
 from agegender_tf.models.layers import AttentionMaskActivation, GatedAttention, LocalResponseNormalization, UnitInterval
 
 

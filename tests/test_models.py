@@ -154,7 +154,7 @@ def roundtrip(tmp_path_factory):
         import json, sys
         from pathlib import Path
         import numpy as np
-        import agegender_tf, keras
+        import agegender_tf.models, keras  # registers the custom layers
         folder, found = Path(sys.argv[1]), {}
         for case in json.loads((folder / "manifest.json").read_text()):
             model = keras.saving.load_model(case["path"])

@@ -3,17 +3,30 @@
 A preset says what a paper did (dataset, binning, image size, augmentation, builder and arguments,
 optimizer and schedule, callbacks, epochs, batch size) and what it reported (``paper_numbers``, each
 row citing its table or section), plus what this kit does where the paper is silent or its data is
-absent here (``interpretation``). ``smoke`` holds the overrides of ``--smoke``; ``apply_overrides``
-applies ``--set key=value`` pairs (dotted keys reach into dict fields, values parsed as Python
-literals where they parse).
+absent here (``interpretation``). ``smoke`` holds the overrides of ``--smoke``; ``profiles`` holds
+named override sets for a kind of machine (``--profile cpu``: the whole training split at a size a
+CPU trains in hours); ``apply_overrides`` applies ``--set key=value`` pairs (dotted keys reach into
+dict fields, values parsed as Python literals where they parse). ``resolve`` applies them in that
+order: profile, then smoke (whose sizes win), then ``--set``.
+
+Every override (a profile's or ``--set``'s) is checked against ``FIELD_RULES`` (type and range of
+each settable field) and refused with one line (``UsageError``) before anything is written; the
+fields describing the paper itself (title, paper numbers, ...) cannot be set. ``model_args`` keys
+are checked against the registered builder's arguments by ``check_model_args``, which imports
+TensorFlow and so runs at the start of a run rather than when the command line is read.
 """
 
 from __future__ import annotations
 
 import ast
 import dataclasses
+import difflib
+import inspect
+import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
+
+from agegender_tf.errors import UnknownNameError, UsageError
 
 # Columns of a ``paper_numbers`` row.
 PAPER_NUMBER_KEYS = ("model", "task", "metric", "value", "source")
@@ -54,6 +67,10 @@ class Preset:
     paper_numbers: tuple[dict, ...] = ()
     interpretation: tuple[tuple[str, str], ...] = ()
     smoke: dict = field(default_factory=dict)
+    # Named override sets (``--profile NAME``), e.g. {"cpu": {"image_size": 64, "max_train_images": None}}.
+    profiles: dict = field(default_factory=dict)
+    # The profile this preset was resolved with (None: none); ``report.json`` records it as protocol.profile.
+    profile: str | None = None
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -131,6 +148,7 @@ _add(Preset(
         ("Dataset: Adience (+IMDB); only 741 Adience faces exist here.",
          "UTKFace binned to Adience's 8 groups (labelled as such); Adience 5-fold mean +- std on the faces present."),
     ),
+    profiles={"cpu": {"image_size": 64, "max_train_images": None}},
     smoke={"image_size": 64, "epochs": 2, "batch_size": 16, "max_train_images": 240},
 ))
 
@@ -169,6 +187,7 @@ _add(Preset(
         ("No optimizer, epochs or image size.", "Adam 1e-3, 128x128 rescaled to [0, 1], early stopping on val_loss."),
         ("Train/test split unstated.", "The committed UTKFace train/val/test split."),
     ),
+    profiles={"cpu": {"image_size": 64, "max_train_images": None}},
     smoke={"image_size": 48, "epochs": 2, "batch_size": 16, "max_train_images": 240,
            "model_args": {"num_members": 2, "conv_filters": (8, 16, 32), "rnn_units": 16, "dense_units": 16}},
 ))
@@ -208,6 +227,7 @@ _add(Preset(
          "Second variation: 40 epochs, batch 256 (512 does not fit CPU memory at 227 px); Adam 1e-3."),
         ("Reported numbers are validation accuracies on Adience.", "Compared with our test accuracy on UTKFace."),
     ),
+    profiles={"cpu": {"image_size": 64, "max_train_images": None}},
     smoke={"image_size": 64, "epochs": 2, "batch_size": 16, "max_train_images": 240},
 ))
 
@@ -245,6 +265,7 @@ _add(Preset(
         ("Patience 2 (gender) and 3 (age).", "Patience 3 for both; the best val_loss weights are restored."),
         ("Senior adults were topped up from another dataset.", "Not done: UTKFace only, imbalance reported."),
     ),
+    profiles={"cpu": {"image_size": 64, "max_train_images": None}},
     smoke={"image_size": 32, "epochs": 1, "batch_size": 16, "max_train_images": 200},
 ))
 
@@ -279,16 +300,26 @@ _add(Preset(
         ("The full network (33M parameters) is far too slow on a 2-core CPU.",
          "Smoke runs and the committed results use narrower stages (stated in each report's model_args)."),
     ),
+    profiles={"cpu": {"image_size": 64, "max_train_images": None}},
     smoke={"image_size": 32, "epochs": 2, "batch_size": 32, "max_train_images": 320,
            "model_args": {"stem_filters": 8, "stage_filters": (16, 32, 64), "final_filters": 64, "final_units": 1}},
 ))
+
+
+def _suggest(name: str, choices) -> str:
+    """' (did you mean X?)' for names starting with ``name`` or close to it among ``choices``, else ''."""
+    choices = [str(c) for c in choices]
+    starting = [c for c in choices if c.startswith(str(name))]
+    close = list(dict.fromkeys(starting + difflib.get_close_matches(str(name), choices, n=3, cutoff=0.5)))[:3]
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
 
 
 def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise KeyError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
+        raise UnknownNameError(f"unknown preset {name!r}{_suggest(name, PRESETS)}; the presets are "
+                               f"{', '.join(PRESETS)} (agegender papers lists them)") from None
 
 
 def smoke_version(preset: Preset) -> Preset:
@@ -299,6 +330,30 @@ def smoke_version(preset: Preset) -> Preset:
     return dataclasses.replace(preset, **values)
 
 
+def with_profile(preset: Preset, profile: str) -> Preset:
+    """The preset with its profile ``profile`` applied (checked like ``--set``) and recorded in ``profile``."""
+    if profile not in preset.profiles:
+        known = ", ".join(preset.profiles) or "none"
+        raise UnknownNameError(f"preset {preset.name} has no profile {profile!r}{_suggest(profile, preset.profiles)}; "
+                               f"its profiles: {known}")
+    values = dict(preset.profiles[profile])
+    if "model_args" in values:
+        values["model_args"] = {**preset.model_args, **values["model_args"]}
+    for key, value in values.items():
+        _check_field(key, value, f"profile {profile!r} of {preset.name}")
+    return _check_consistent(dataclasses.replace(preset, **values, profile=profile), f"profile {profile!r}")
+
+
+def resolve(name: str, *, smoke: bool = False, profile: str | None = None, overrides=()) -> Preset:
+    """Preset ``name`` with its profile, then ``--smoke`` (whose sizes win), then ``--set`` applied."""
+    preset = get_preset(name)
+    if profile is not None:
+        preset = with_profile(preset, profile)
+    if smoke:
+        preset = smoke_version(preset)
+    return apply_overrides(preset, list(overrides or ()))
+
+
 def parse_value(text: str) -> Any:
     """A Python literal where ``text`` is one (``3``, ``1e-4``, ``True``, ``None``, ``[1, 2]``), else the string."""
     try:
@@ -307,45 +362,255 @@ def parse_value(text: str) -> Any:
         return text
 
 
+# ------------------------------------------------------------------------------ the override schema
+# A rule takes a value and returns what is wrong with it ("must be ...") or None; a dict rule's
+# problem names the key path and the value itself (".learning_rate must be ..., got 0").
+Rule = Callable[[Any], "str | None"]
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def integer(low: int, high: int | None = None, none: bool = False) -> Rule:
+    span = f"from {low} to {high}" if high is not None else f">= {low}"
+    wanted = f"an integer {span}" + (" or None" if none else "")
+
+    def rule(value):
+        if value is None and none:
+            return None
+        if not _is_int(value) or value < low or (high is not None and value > high):
+            return f"must be {wanted}"
+        return None
+
+    return rule
+
+
+def number(low: float = 0.0, high: float | None = None, low_open: bool = True, high_open: bool = False) -> Rule:
+    if high is None:
+        wanted = f"a number {'>' if low_open else '>='} {low:g}"
+    else:
+        wanted = f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+    def rule(value):
+        ok = _is_number(value) and (value > low if low_open else value >= low)
+        if ok and high is not None:
+            ok = value < high if high_open else value <= high
+        return None if ok else f"must be {wanted}"
+
+    return rule
+
+
+def choice(*options) -> Rule:
+    def rule(value):
+        return None if value in options else f"must be one of {', '.join(map(repr, options))}"
+
+    return rule
+
+
+def text() -> Rule:
+    return lambda value: None if isinstance(value, str) and value else "must be a non-empty string"
+
+
+def flag() -> Rule:
+    return lambda value: None if isinstance(value, bool) else "must be True or False"
+
+
+def anything() -> Rule:
+    return lambda value: None
+
+
+def mapping(keys: dict[str, Rule] | None = None, required: tuple[str, ...] = ()) -> Rule:
+    """A dict whose keys are among ``keys`` (any keys when None), each value passing its rule."""
+
+    def rule(value):
+        if not isinstance(value, dict):
+            return "must be a dict"
+        for key in required:
+            if key not in value:
+                return f".{key} is required"
+        for key, inner in value.items():
+            if keys is None:
+                continue
+            if key not in keys:
+                return f".{key}: no such key{_suggest(key, keys)}; the keys are {', '.join(keys)}"
+            problem = keys[key](inner)
+            if problem:
+                return f".{key}{problem}" if problem.startswith(".") else f".{key} {problem}, got {inner!r}"
+        return None
+
+    return rule
+
+
+def sequence_of(allowed: tuple[str, ...], nested: bool = False) -> Rule:
+    """A list/tuple of names from ``allowed`` (of such lists when ``nested``)."""
+
+    def names(value) -> bool:
+        return isinstance(value, (list, tuple)) and all(v in allowed for v in value)
+
+    def rule(value):
+        ok = isinstance(value, (list, tuple)) and (all(names(v) and v for v in value) if nested else names(value))
+        return None if ok else f"must be a {'list of lists' if nested else 'list'} of {', '.join(allowed)}"
+
+    return rule
+
+
+TASKS = ("gender", "age_group", "age")
+_MONITOR = text()
+FIELD_RULES: dict[str, Rule] = {
+    "image_size": integer(16, 1024),
+    "epochs": integer(1),
+    "batch_size": integer(1),
+    "max_train_images": integer(1, none=True),
+    "tta": choice("center", "oversample"),
+    "comparisons": sequence_of(("levi_hassner", "vgg16", "svm", "kmeans", "members")),
+    "task_groups": sequence_of(TASKS, nested=True),
+    "loss_weights": mapping({task: number(0.0, low_open=False) for task in TASKS}),
+    "model": text(),  # a registered builder: checked with model_args by check_model_args
+    "model_args": mapping(),  # keys checked against the builder by check_model_args
+    "optimizer": mapping({
+        "name": choice("sgd", "adam", "nadam", "rmsprop"), "learning_rate": number(0.0),
+        "momentum": number(0.0, 1.0, low_open=False, high_open=True), "nesterov": flag(),
+        "step_at_iteration": integer(1), "step_to": number(0.0), "weight_decay": number(0.0, low_open=False),
+        "clipnorm": number(0.0), "clipvalue": number(0.0), "beta_1": number(0.0, 1.0, high_open=True),
+        "beta_2": number(0.0, 1.0, high_open=True), "epsilon": number(0.0),
+    }, required=("name", "learning_rate")),
+    "callbacks": mapping({
+        "early_stopping": mapping({"monitor": _MONITOR, "patience": integer(0), "min_delta": number(0.0, low_open=False),
+                                   "restore_best_weights": flag(), "start_from_epoch": integer(0),
+                                   "mode": choice("auto", "min", "max")}),
+        "reduce_lr": mapping({"monitor": _MONITOR, "patience": integer(0), "factor": number(0.0, 1.0, high_open=True),
+                              "min_lr": number(0.0, low_open=False), "min_delta": number(0.0, low_open=False),
+                              "cooldown": integer(0), "mode": choice("auto", "min", "max")}),
+        "time_limit": mapping({"minutes": number(0.0)}, required=("minutes",)),
+    }),
+    "split": mapping({"kind": choice("committed", "holdout"), "test_size": number(0.0, 1.0, high_open=True),
+                      "val_size": number(0.0, 1.0, high_open=True)}),
+    "fold_protocol": choice(None, "adience"),
+}
+
+
+def _named_choices(field_name: str) -> tuple[str, ...]:
+    """Names a field may take that live in other modules (none of them imports TensorFlow)."""
+    if field_name == "augment":
+        from agegender_tf.pipelines.spec import AUGMENT_PRESETS
+
+        return tuple(AUGMENT_PRESETS)
+    if field_name == "binning":
+        from agegender_tf.binning import BINNINGS
+
+        return tuple(BINNINGS)
+    from agegender_tf.data.readers import available
+
+    return tuple(available())
+
+
+def _check_field(name: str, value: Any, source: str) -> None:
+    """Raise ``UsageError`` naming ``source`` when ``value`` may not go into field ``name``."""
+    settable = set(FIELD_RULES) | {"augment", "binning", "dataset"}
+    if name not in settable:
+        if name in {f.name for f in dataclasses.fields(Preset)}:
+            hint = "use --profile" if name in ("profile", "profiles") else "it describes the paper"
+            raise UsageError(f"{source}: field {name!r} cannot be set ({hint})")
+        raise UsageError(f"{source}: a preset has no field {name!r}{_suggest(name, settable)}; "
+                         f"settable fields: {', '.join(sorted(settable))}")
+    if name in FIELD_RULES:
+        problem = FIELD_RULES[name](value)
+    else:
+        options = _named_choices(name)
+        allowed = options + ((None,) if name == "binning" else ())
+        problem = None if value in allowed else f"must be one of {', '.join(options)}{_suggest(value, options)}"
+    if problem:
+        raise UsageError(f"{source}: {name}{problem}" if problem.startswith(".")
+                         else f"{source}: {name} {problem}, got {value!r}")
+
+
+def _check_consistent(preset: Preset, source: str) -> Preset:
+    """Refuse combinations of fields that cannot run together."""
+    if "age_group" in preset.tasks and not preset.binning:
+        raise UsageError(f"{source}: the age_group task needs a binning (e.g. --set binning=decades)")
+    return preset
+
+
 def apply_overrides(preset: Preset, assignments: list[str] | tuple[str, ...]) -> Preset:
-    """Apply ``key=value`` strings; ``optimizer.learning_rate=1e-4`` reaches into a dict field."""
-    fields = {f.name for f in dataclasses.fields(Preset)}
+    """Apply ``key=value`` strings, each checked against ``FIELD_RULES``; ``optimizer.learning_rate=1e-4``
+    reaches into a dict field. A bad key or value raises ``UsageError`` naming the assignment."""
     changes: dict[str, Any] = {}
     for assignment in assignments:
-        key, sep, text = assignment.partition("=")
+        key, sep, value_text = assignment.partition("=")
+        source = f"--set {assignment}"
         if not sep or not key:
-            raise ValueError(f"override {assignment!r} is not key=value")
+            raise UsageError(f"{source}: an override is key=value, e.g. --set epochs=3")
         head, *rest = key.split(".")
-        if head not in fields:
-            raise KeyError(f"override {assignment!r}: preset has no field {head!r}; fields: {sorted(fields)}")
-        value = parse_value(text)
-        if not rest:
-            changes[head] = value
-            continue
-        current = changes.get(head, getattr(preset, head))
-        if not isinstance(current, dict):
-            raise ValueError(f"override {assignment!r}: field {head!r} is not a dict")
-        updated = _set_nested(dict(current), rest, value)
-        changes[head] = updated
-    return dataclasses.replace(preset, **changes)
+        value = parse_value(value_text)
+        if rest:
+            current = changes.get(head, getattr(preset, head, None))
+            if not isinstance(current, dict):
+                if head in FIELD_RULES or hasattr(preset, head):
+                    raise UsageError(f"{source}: field {head!r} is not a dict, so {key!r} cannot be set")
+                _check_field(head, current, source)  # names the unknown field
+            value = _set_nested(dict(current), rest, value, source)
+        _check_field(head, value, source)
+        changes[head] = value
+    return _check_consistent(dataclasses.replace(preset, **changes), "--set " + " ".join(assignments))
 
 
-def _set_nested(target: dict, keys: list[str], value: Any) -> dict:
+def _set_nested(target: dict, keys: list[str], value: Any, source: str) -> dict:
     key, *rest = keys
     if rest:
         inner = target.get(key, {})
         if not isinstance(inner, dict):
-            raise ValueError(f"cannot set {'.'.join(keys)}: {key!r} is not a dict")
-        target[key] = _set_nested(dict(inner), rest, value)
+            raise UsageError(f"{source}: {key!r} is not a dict")
+        target[key] = _set_nested(dict(inner), rest, value, source)
     else:
         target[key] = value
     return target
 
 
+# Builder arguments the runner sets itself (from image_size and the task groups).
+RUN_SET_ARGUMENTS = ("input_shape", "task", "tasks", "num_classes", "num_age_groups")
+
+
+def check_model_args(preset: Preset) -> None:
+    """Refuse (``UsageError``) an unregistered ``model`` or a ``model_args`` key its builder does not take.
+
+    Imports the model registry, hence TensorFlow: call it at the start of a run, before anything
+    is written. An ensemble's builder also takes its members' arguments (the registry's
+    ``defaults_from``); a builder taking any ``**kwargs`` without saying whose accepts every key.
+    """
+    from agegender_tf import models
+
+    if preset.model not in models.available():
+        raise UsageError(f"preset {preset.name}: unknown model {preset.model!r}{_suggest(preset.model, models.available())}"
+                         f"; registered models: {', '.join(models.available())}")
+    model = models.entry(preset.model)
+    parameters = inspect.signature(model.builder).parameters
+    takes_any = model.defaults_from is None and any(p.kind is inspect.Parameter.VAR_KEYWORD
+                                                      for p in parameters.values())
+    names = [n for n in model.arguments() if n not in RUN_SET_ARGUMENTS]
+    for key in preset.model_args:
+        if key in RUN_SET_ARGUMENTS:
+            raise UsageError(f"model_args.{key} is set by the run itself (from image_size and task_groups); "
+                             "set those fields instead")
+        if key not in names and not takes_any:
+            raise UsageError(f"model_args.{key}: builder {preset.model!r} takes no argument {key!r}"
+                             f"{_suggest(key, names)}; it takes {', '.join(names)}")
+
+
+def paper_label(preset: Preset) -> str:
+    """``paper 000`` ... ``paper 004``: the source document's number (never "seed", the random argument)."""
+    return f"paper {preset.seed_document[:3]}"
+
+
 def listing() -> list[dict]:
     """One row per preset for ``agegender papers``."""
     return [
-        {"name": p.name, "seed_document": p.seed_document, "paper_datasets": list(p.paper_datasets),
-         "dataset_used": p.dataset, "model": p.model, "tasks": list(p.tasks), "title": p.title}
+        {"name": p.name, "paper": paper_label(p), "seed_document": p.seed_document, "title": p.title,
+         "paper_datasets": list(p.paper_datasets), "dataset_used": p.dataset, "model": p.model,
+         "tasks": list(p.tasks), "profiles": {name: dict(values) for name, values in p.profiles.items()}}
         for p in PRESETS.values()
     ]

@@ -2,7 +2,7 @@
 
 Every class is registered with ``keras.saving.register_keras_serializable(package="agegender_tf")``
 and returns its full constructor arguments from ``get_config``, so models using them save to
-``.keras`` and load back after ``import agegender_tf`` (never ``Lambda``).
+``.keras`` and load back after ``import agegender_tf.models`` (never ``Lambda``).
 """
 
 from __future__ import annotations
