@@ -32,7 +32,7 @@ def test_preset_refers_to_registered_things(name):
     assert set(preset.tasks) <= {"gender", "age_group", "age"}
     assert preset.interpretation, "every preset lists the paper's ambiguities and the choices made"
     for row in preset.paper_numbers:
-        assert tuple(row) == PAPER_NUMBER_KEYS and row["source"].startswith("seed")
+        assert tuple(row) == PAPER_NUMBER_KEYS and row["source"].startswith("paper 00")
 
 
 # Where a paper number is cited: "Table I", "Table 1", "Fig. 4.17", "sec. 5.1".
