@@ -46,7 +46,8 @@ def bench_pipeline(root, images: int = 512, batch_size: int = 32, image_size: in
     start = time.perf_counter()
     require_readable(manifest["path"])
     validate_s = time.perf_counter() - start
-    options = dict(image_size=image_size, batch_size=batch_size, outputs=("gender",), training=True, seed=seed, validate=False)
+    options = dict(image_size=image_size, batch_size=batch_size, outputs=("gender",), training=True, seed=seed,
+                   validate=False)
 
     generator = make_generator(manifest, spec, **options)
     generator[0]  # warm-up: imports SciPy, first PIL decode

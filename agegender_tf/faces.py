@@ -94,7 +94,8 @@ def align_by_eyes(image: np.ndarray, box: FaceBox) -> tuple[np.ndarray, float | 
     """Rotate the image so the eyes in ``box`` lie level; (image, angle) or (image, None) when
     the eye cascade does not find two eyes in the upper half of the face."""
     face = _gray(image)[box.y:box.y + box.height // 2 + box.height // 8, box.x:box.x + box.width]
-    eyes = _cascade(EYE_CASCADE).detectMultiScale(face, scaleFactor=1.1, minNeighbors=5, minSize=(box.width // 10, box.width // 10))
+    eyes = _cascade(EYE_CASCADE).detectMultiScale(face, scaleFactor=1.1, minNeighbors=5,
+                                                  minSize=(box.width // 10, box.width // 10))
     if len(eyes) < 2:
         return image, None
     eyes = sorted(eyes, key=lambda e: e[2] * e[3], reverse=True)[:2]
@@ -102,7 +103,8 @@ def align_by_eyes(image: np.ndarray, box: FaceBox) -> tuple[np.ndarray, float | 
     angle = float(np.degrees(np.arctan2(y2 - y1, x2 - x1)))
     centre = ((x1 + x2) / 2, (y1 + y2) / 2)
     matrix = cv2.getRotationMatrix2D(centre, angle, 1.0)
-    aligned = cv2.warpAffine(image, matrix, (image.shape[1], image.shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    aligned = cv2.warpAffine(image, matrix, (image.shape[1], image.shape[0]), flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REPLICATE)
     return aligned, angle
 
 
@@ -112,7 +114,8 @@ def largest_face(image, margin: float = 0.2, align: bool = False, **detect_optio
     boxes = detect_faces(source, **detect_options)
     if not boxes:
         where = "image" if isinstance(image, np.ndarray) else str(image)
-        raise FaceNotFound(f"{where}: Haar cascade {FACE_CASCADE} found no face (options {detect_options or 'default'})")
+        raise FaceNotFound(f"{where}: Haar cascade {FACE_CASCADE} found no face "
+                           f"(options {detect_options or 'default'})")
     if align:
         source, _ = align_by_eyes(source, boxes[0])
     return crop_face(source, boxes[0], margin)

@@ -34,7 +34,8 @@ def notebook(preset: Preset):
     paper_rows = [(r["model"], r["task"], r["metric"], r["value"], r["source"]) for r in preset.paper_numbers]
     paper_table = (_md_table(paper_rows, ("model", "task", "metric", "paper", "source")) if paper_rows
                    else "The source document reports no numbers of its own for this method.")
-    interpretation = "\n".join(f"{i}. **Paper:** {a}  \n   **This kit:** {c}" for i, (a, c) in enumerate(preset.interpretation, 1))
+    interpretation = "\n".join(f"{i}. **Paper:** {a}  \n   **This kit:** {c}"
+                               for i, (a, c) in enumerate(preset.interpretation, 1))
     cells = [
         new_markdown_cell(
             f"# {preset.title}\n\n"
@@ -59,7 +60,8 @@ def notebook(preset: Preset):
             "import keras\n"
             "import tensorflow as tf\n"
             "import agegender_tf\n"
-            "print(\"agegender_tf\", agegender_tf.__version__, \"| TensorFlow\", tf.__version__, \"| Keras\", keras.__version__)\n"
+            "print(\"agegender_tf\", agegender_tf.__version__, \"| TensorFlow\", tf.__version__, "
+            "\"| Keras\", keras.__version__)\n"
             "gpus = tf.config.list_physical_devices(\"GPU\")\n"
             "print(\"GPU:\", gpus if gpus else \"none (CPU only: keep SMOKE = True or expect a long run)\")"),
         new_markdown_cell(
@@ -79,9 +81,11 @@ def notebook(preset: Preset):
             metadata={"tags": ["parameters"]}),
         new_code_cell(
             "from agegender_tf.experiments import runner\n"
-            "OVERRIDES = [f\"image_size={IMAGE_SIZE}\"] * (IMAGE_SIZE is not None) + [f\"epochs={EPOCHS}\"] * (EPOCHS is not None)\n"
+            "OVERRIDES = [f\"image_size={IMAGE_SIZE}\"] * (IMAGE_SIZE is not None) "
+            "+ [f\"epochs={EPOCHS}\"] * (EPOCHS is not None)\n"
             f"preset = runner.resolve_preset(\"{name}\", smoke=SMOKE, overrides=OVERRIDES, profile=PROFILE)\n"
-            "{k: v for k, v in preset.to_dict().items() if k not in (\"interpretation\", \"paper_numbers\", \"smoke\")}"),
+            "{k: v for k, v in preset.to_dict().items() "
+            "if k not in (\"interpretation\", \"paper_numbers\", \"smoke\")}"),
         new_markdown_cell(
             "## Data and its audit\nThe reader turns the dataset folder into a manifest (one row per face) and "
             "counts every row it dropped, with the reason."),
@@ -114,7 +118,8 @@ def notebook(preset: Preset):
             "    ax.imshow(image.clip(0, 1)); ax.axis(\"off\")\n"
             "plt.show()",
             metadata={"tags": [FIGURE_TAG]}),
-        new_markdown_cell("## Model\nThe network of the paper, built by the model registry with the preset's arguments."),
+        new_markdown_cell("## Model\nThe network of the paper, built by the model registry with the preset's "
+                          "arguments."),
         new_code_cell(
             "from agegender_tf import models\n"
             "model = models.build(preset.model, **runner.model_kwargs(preset, preset.task_groups[0]))\n"
@@ -123,9 +128,11 @@ def notebook(preset: Preset):
             "## Training and evaluation\n`runner.run` trains every network of the preset with the paper's optimizer "
             "and callbacks (plus BackupAndRestore: rerunning this cell after an interruption resumes), scores the "
             "best checkpoint on the test faces and writes `report.json`, `predictions.csv`, `history.csv` and the "
-            "figures to `OUT`. The same as `agegender run " + name + " --data-root DATA_ROOT --out OUT [--smoke] [--profile cpu]`."),
+            "figures to `OUT`. The same as `agegender run " + name
+            + " --data-root DATA_ROOT --out OUT [--smoke] [--profile cpu]`."),
         new_code_cell(
-            f"result = runner.run(\"{name}\", DATA_ROOT, OUT, smoke=SMOKE, seed=SEED, overrides=OVERRIDES, profile=PROFILE,\n"
+            f"result = runner.run(\"{name}\", DATA_ROOT, OUT, smoke=SMOKE, seed=SEED, overrides=OVERRIDES, "
+            "profile=PROFILE,\n"
             "                    verbose=2)\n"
             "print(result[\"protocol\"][\"counts\"])"),
         new_code_cell(
@@ -133,7 +140,8 @@ def notebook(preset: Preset):
             "for model_name, tasks in result[\"models\"].items():\n"
             "    for task, m in tasks.items():\n"
             "        rows.append({\"model\": model_name, \"task\": task, **{k: m.get(k) for k in\n"
-            "                     (\"n\", \"accuracy\", \"precision\", \"recall\", \"f1\", \"one_off_accuracy\", \"mae\", \"rmse\")}})\n"
+            "                     (\"n\", \"accuracy\", \"precision\", \"recall\", \"f1\", \"one_off_accuracy\", "
+            "\"mae\", \"rmse\")}})\n"
             "pd.DataFrame(rows)"),
         new_code_cell("print(open(os.path.join(OUT, \"classification_report.txt\")).read())"),
         new_markdown_cell("## Figures\nLearning curves, confusion matrices, per-class bars, the training ages and "
@@ -153,7 +161,8 @@ def notebook(preset: Preset):
         new_code_cell(
             "from IPython.display import Markdown\n"
             "from agegender_tf.experiments.evaluate import comparison_markdown\n"
-            "Markdown(comparison_markdown(result[\"comparison\"]) if result[\"comparison\"] else \"No paper numbers to compare.\")"),
+            "Markdown(comparison_markdown(result[\"comparison\"]) if result[\"comparison\"] "
+            "else \"No paper numbers to compare.\")"),
     ]
     for index, cell in enumerate(cells):  # stable ids: rebuilding an unchanged notebook changes nothing
         cell["id"] = f"{name}-{index:02d}"

@@ -300,7 +300,8 @@ def test_transfer_unfreezes_top_layers_for_fine_tuning():
     conv_weights = backbone.get_layer("block5_conv3").trainable_weights
     assert len(conv_weights) == 2 and len(model.trainable_weights) == 2 * 2 + 4  # block5_conv2/3 + fc + head
     resnet = models.build("transfer", backbone="resnet50", weights=None, input_shape=(32, 32, 3), unfreeze_top=-1)
-    batchnorms = [layer for layer in resnet.get_layer("resnet50").layers if isinstance(layer, keras.layers.BatchNormalization)]
+    batchnorms = [layer for layer in resnet.get_layer("resnet50").layers
+                  if isinstance(layer, keras.layers.BatchNormalization)]
     assert batchnorms and not any(layer.trainable for layer in batchnorms)
 
 
@@ -311,7 +312,8 @@ def test_levi_hassner_blob_sizes_and_gaussian_init():
     assert model.get_layer("pool3").output.shape == (None, 7, 7, 384)
     assert [model.get_layer(n).units for n in ("fc6", "fc7")] == [512, 512]
     assert [model.get_layer(n).rate for n in ("drop6", "drop7")] == [0.5, 0.5]
-    assert {layer.name for layer in model.layers if type(layer).__name__ == "LocalResponseNormalization"} == {"norm1", "norm2"}
+    lrn = {layer.name for layer in model.layers if type(layer).__name__ == "LocalResponseNormalization"}
+    assert lrn == {"norm1", "norm2"}
     kernel = np.array(model.get_layer("fc6").kernel)
     assert abs(kernel.std() - 0.01) < 0.001 and abs(kernel.mean()) < 0.001
     assert model.get_layer("age_group").activation.__name__ == "softmax"
@@ -328,7 +330,8 @@ def test_cnn_lstm_follows_seed000_sec_v():
 
 
 def test_cnn_rnn_on_a_pretrained_backbone_family():
-    model = models.build("cnn_rnn", backbone="vgg16", backbone_weights=None, input_shape=(64, 64, 3), rnn="gru", rnn_units=4)
+    model = models.build("cnn_rnn", backbone="vgg16", backbone_weights=None, input_shape=(64, 64, 3), rnn="gru",
+                         rnn_units=4)
     assert model.get_layer("positions_as_steps").output.shape == (None, 4, 512)  # 2x2 positions of VGG16 block5
     assert model.get_layer("vgg16").trainable
     assert models.preprocessing("cnn_rnn", backbone="vgg16")["mode"] == "vgg16"
@@ -347,7 +350,8 @@ def test_ensemble_averages_its_members():
         np.testing.assert_allclose(value, np.mean([p[key] for p in member_predictions], axis=0), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="distinct names"):
         models.cnn_rnn.ensemble([members[0], members[0]])
-    other = models.build("cnn_rnn", input_shape=(32, 32, 3), conv_filters=(8,), rnn_units=4, tasks=("gender",), name="other")
+    other = models.build("cnn_rnn", input_shape=(32, 32, 3), conv_filters=(8,), rnn_units=4, tasks=("gender",),
+                         name="other")
     with pytest.raises(ValueError, match="expected"):
         models.cnn_rnn.ensemble([members[0], other])
 

@@ -28,7 +28,8 @@ def test_notebook_is_committed_clean_and_matches_the_template(name):
                if cell.cell_type == "code"), "commit notebooks without outputs"
     built = notebook(PRESETS[name])
     assert [(c.source, c.metadata.get("tags")) for c in committed.cells] == \
-        [(c.source, c.metadata.get("tags")) for c in built.cells], "notebook differs from notebooks/build_notebooks.py: rebuild it"
+        [(c.source, c.metadata.get("tags")) for c in built.cells], \
+        "notebook differs from notebooks/build_notebooks.py: rebuild it"
     tagged = [c for c in committed.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1 and "SMOKE" in tagged[0].source and "PROFILE = None" in tagged[0].source
     assert "profile=PROFILE" in text_of(committed)

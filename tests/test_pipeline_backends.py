@@ -96,7 +96,8 @@ def _bar_manifest(tmp_path, n=48):
         path = tmp_path / f"bar_{i}.png"
         Image.fromarray(image).save(path)
         paths.append(str(path))
-    return pd.DataFrame({"path": paths, "age": 30.0, "age_group": None, "gender": "male", "subject": "s", "source": "synthetic"})
+    return pd.DataFrame({"path": paths, "age": 30.0, "age_group": None, "gender": "male", "subject": "s",
+                         "source": "synthetic"})
 
 
 def _bar_angle(img):

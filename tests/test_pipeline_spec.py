@@ -53,7 +53,8 @@ def test_preprocess_modes_match_keras_and_backends():
     x = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
     expected = keras.applications.vgg16.preprocess_input(x.copy())
     np.testing.assert_allclose(apply_preprocess(x, "vgg16"), expected, atol=1e-4)
-    np.testing.assert_allclose(apply_preprocess(x, "resnet50"), keras.applications.resnet50.preprocess_input(x.copy()), atol=1e-4)
+    np.testing.assert_allclose(apply_preprocess(x, "resnet50"), keras.applications.resnet50.preprocess_input(x.copy()),
+                               atol=1e-4)
     for mode in ("rescale", "vgg16", "standardize"):
         np.testing.assert_allclose(apply_preprocess(x, mode), apply_preprocess(tf.constant(x), mode).numpy(), atol=1e-4)
     std = apply_preprocess(x, "standardize")

@@ -138,7 +138,8 @@ def test_face_grid_colours_each_task_line_and_has_a_legend(tmp_path):
     ]
     assert captions[0] == [("gender male", plots.CORRECT), ("age group 30-39", plots.CORRECT),
                            ("age 34 y (true 35)", plots.NEUTRAL)]
-    assert captions[1][:2] == [("gender male (true female)", plots.WRONG), ("age group 20-29 (true 30-39)", plots.WRONG)]
+    assert captions[1][:2] == [("gender male (true female)", plots.WRONG),
+                               ("age group 20-29 (true 30-39)", plots.WRONG)]
     figure = plots.face_grid(faces, captions, columns=2)
     colours = {t.get_text(): t.get_color() for ax in figure.axes for t in ax.texts}
     assert to_rgba(colours["gender male"]) == to_rgba("green")
@@ -157,21 +158,23 @@ def _run_folder(tmp_path, smoke: bool):
     groups = ["0-9", "10-19", "20-29"]
     pd.DataFrame({"model": "gra_net", "path": faces, "gender_true": [0, 1, 0, 1], "gender_pred": [0, 1, 1, 1],
                   "age_group_true": [0, 2, 2, 2], "age_group_pred": [0, 2, 0, 2],
-                  "age_true": [5.0, 25, 28, 22], "age_pred": [7.0, 24, 9, 20]}).to_csv(out / "predictions.csv", index=False)
+                  "age_true": [5.0, 25, 28, 22], "age_pred": [7.0, 24, 9, 20]}
+                 ).to_csv(out / "predictions.csv", index=False)
     pd.DataFrame({"epoch": [0, 1], "loss": [2.0, 1.5], "val_loss": [2.1, 1.7], "gender_accuracy": [0.5, 0.7],
-                  "val_gender_accuracy": [0.5, 0.6], "run": "gra_net__gender_age_group_age"}).to_csv(out / "history.csv",
-                                                                                                  index=False)
+                  "val_gender_accuracy": [0.5, 0.6], "run": "gra_net__gender_age_group_age"}
+                 ).to_csv(out / "history.csv", index=False)
     pd.DataFrame({"age": [5, 25, 28, 22, 14]}).to_csv(out / "train_ages.csv", index=False)
-    (out / "preset.json").write_text(json.dumps({"task_groups": [["gender", "age_group", "age"]], "binning": "decades"}))
+    preset = {"task_groups": [["gender", "age_group", "age"]], "binning": "decades"}
+    (out / "preset.json").write_text(json.dumps(preset))
     per_class = {g: {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": s} for g, s in zip(groups, (1, 0, 3))}
     metrics = {"gender": {"n": 4, "confusion_matrix": [[1, 1], [0, 2]], "labels": ["female", "male"],
                           "per_class": {k: dict(v, support=2) for k, v in zip(("female", "male"), per_class.values())}},
                "age_group": {"n": 4, "confusion_matrix": [[1, 0, 0], [0, 0, 0], [1, 0, 2]], "labels": groups,
                              "per_class": per_class},
                "age": {"n": 4, "mae": 6.0}}
-    (out / "report.json").write_text(json.dumps({"preset": "gra_net", "main_model": "gra_net", "dataset_used": "utkface",
-                                                 "protocol": {"smoke": smoke}, "metrics": metrics,
-                                                 "models": {"gra_net": metrics}}))
+    written = {"preset": "gra_net", "main_model": "gra_net", "dataset_used": "utkface", "protocol": {"smoke": smoke},
+               "metrics": metrics, "models": {"gra_net": metrics}}
+    (out / "report.json").write_text(json.dumps(written))
     return out
 
 

@@ -10,8 +10,16 @@ from agegender_tf import models
 from agegender_tf.binning import BINNINGS
 from agegender_tf.errors import UsageError
 from agegender_tf.experiments.presets import (
-    FIELD_RULES, PAPER_NUMBER_KEYS, PRESETS, apply_overrides, check_model_args, get_preset, listing, parse_value,
-    resolve, smoke_version,
+    FIELD_RULES,
+    PAPER_NUMBER_KEYS,
+    PRESETS,
+    apply_overrides,
+    check_model_args,
+    get_preset,
+    listing,
+    parse_value,
+    resolve,
+    smoke_version,
 )
 from agegender_tf.pipelines.spec import AUGMENT_PRESETS
 
@@ -59,14 +67,16 @@ def cited_block(text: str, source: str) -> list[str]:
     kind, label = citation.group("kind").lower(), citation.group("label")
     lines = text.splitlines()
     if kind == "sec.":
-        start = next(i for i, line in enumerate(lines) if re.match(rf"{re.escape(label)}\.?\s+\S", line) and "\t" not in line)
+        start = next(i for i, line in enumerate(lines)
+                     if re.match(rf"{re.escape(label)}\.?\s+\S", line) and "\t" not in line)
         major, minor = label.split(".")
         following = rf"{major}\.{int(minor) + 1}\.?\s"
         end = next((i for i in range(start + 1, len(lines)) if re.match(following, lines[i])), len(lines))
         return lines[start:end]
     caption = re.compile(rf"(table|fig\.|figure)\s*{re.escape(label)}(\b|:|$)", re.IGNORECASE)
     wanted = "table" if kind == "table" else "fig"
-    index = next(i for i, line in enumerate(lines) if caption.match(line.strip()) and line.strip().lower().startswith(wanted))
+    index = next(i for i, line in enumerate(lines)
+                 if caption.match(line.strip()) and line.strip().lower().startswith(wanted))
     step = 1 if kind == "table" else -1
     rows, i = [], index + step
     while 0 <= i < len(lines) and ("\t" in lines[i] or not lines[i].strip() or not rows):
@@ -140,12 +150,14 @@ def test_paper_numbers_stand_where_their_source_cites_them(name, paper_documents
 def test_the_citation_check_refuses_a_number_in_the_wrong_place(paper_documents):
     """The same check fails for a value moved to another model's column, metric, table or task."""
     text = next(paper_documents.glob(f"{get_preset('cnn_lstm').seed_document}.txt")).read_text()
-    right = {"model": "cnn_lstm", "task": "gender", "metric": "accuracy", "value": 0.9814, "source": "paper 000 Table I"}
+    right = {"model": "cnn_lstm", "task": "gender", "metric": "accuracy", "value": 0.9814,
+             "source": "paper 000 Table I"}
     assert number_in_table(cited_block(text, right["source"]), right)
     for wrong in ({"model": "svm"}, {"metric": "precision"}, {"value": 0.98}):
         assert not number_in_table(cited_block(text, right["source"]), {**right, **wrong}), wrong
     text = next(paper_documents.glob(f"{get_preset('transfer_vgg16_resnet50').seed_document}.txt")).read_text()
-    vgg_age = {"model": "vgg16", "task": "age_group", "metric": "accuracy", "value": 0.73, "source": "paper 003 Fig. 4.12"}
+    vgg_age = {"model": "vgg16", "task": "age_group", "metric": "accuracy", "value": 0.73,
+               "source": "paper 003 Fig. 4.12"}
     assert number_in_table(cited_block(text, vgg_age["source"]), vgg_age)
     assert not number_in_table(cited_block(text, "paper 003 Fig. 4.7"), vgg_age)  # the gender report
     assert not number_in_table(cited_block(text, vgg_age["source"]), {**vgg_age, "task": "gender"})

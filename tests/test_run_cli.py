@@ -49,7 +49,8 @@ def test_run_smoke_writes_report_and_figures_then_report_redraws(fixture_root, t
     code = main(["run", "gra_net", "--data-root", str(fixture_root), "--out", str(out), "--smoke", "--quiet", *TINY])
     assert code == 0
     report = json.loads((out / "report.json").read_text())
-    for key in ("preset", "seed_document", "dataset_used", "protocol", "metrics", "paper", "comparison", "interpretation"):
+    for key in ("preset", "seed_document", "dataset_used", "protocol", "metrics", "paper", "comparison",
+                "interpretation"):
         assert key in report
     counts = report["protocol"]["counts"]
     assert counts["read"] == 120 and counts["train"] + counts["val"] + counts["test"] == 120
@@ -62,7 +63,8 @@ def test_run_smoke_writes_report_and_figures_then_report_redraws(fixture_root, t
     assert "macro avg" in (out / "classification_report.txt").read_text()
     assert (out / "train" / "gra_net__gender_age_group_age" / "best.keras").exists()
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
-    assert {"age_histogram_train.png", "confusion_gender.png", "per_class_age_group.png", "test_faces.png"} <= set(figures)
+    expected = {"age_histogram_train.png", "confusion_gender.png", "per_class_age_group.png", "test_faces.png"}
+    assert expected <= set(figures)
     assert any(name.startswith("learning_curves_") for name in figures)
     for path in (out / "figures").glob("*.png"):
         path.unlink()

@@ -9,9 +9,17 @@ import pytest
 from agegender_tf.binning import LIFE_STAGES
 from agegender_tf.data.adience import read as read_adience
 from agegender_tf.data.audit import add_content_hashes
-from agegender_tf.data.splits import (UTKFACE_FRACTIONS, adience_folds, check_no_leak, committed_split_path,
-                                      connected_groups, leave_one_subject_out, load_committed_split,
-                                      make_utkface_split, stratified_holdout)
+from agegender_tf.data.splits import (
+    UTKFACE_FRACTIONS,
+    adience_folds,
+    check_no_leak,
+    committed_split_path,
+    connected_groups,
+    leave_one_subject_out,
+    load_committed_split,
+    make_utkface_split,
+    stratified_holdout,
+)
 from agegender_tf.data.utkface import read as read_utkface
 from tests.test_data_adience import write_adience
 

@@ -89,7 +89,8 @@ def test_time_limit_stops_after_the_first_epoch_past_it(tmp_path):
     set_seed(1)
     x, y = tiny_data()
     history = train(tiny_model(), tf.data.Dataset.from_tensor_slices((x, y)).batch(8),
-                    tf.data.Dataset.from_tensor_slices((x, y)).batch(8), optimizer={"name": "adam", "learning_rate": 1e-3},
+                    tf.data.Dataset.from_tensor_slices((x, y)).batch(8),
+                    optimizer={"name": "adam", "learning_rate": 1e-3},
                     callbacks={"time_limit": {"minutes": 0}}, epochs=5, out_dir=tmp_path,
                     loss="sparse_categorical_crossentropy", verbose=0)
     assert history["epoch"].tolist() == [0]

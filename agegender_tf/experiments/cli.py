@@ -116,7 +116,8 @@ def validate_run(name: str, data_root, out, *, smoke: bool = False, profile: str
     root = _readable_folder(Path(data_root).expanduser(), "data root",
                             f"pass --data-root DIR or set ${DATA_ENV} to the folder holding {preset.dataset}/")
     _readable_folder(root / preset.dataset, f"{preset.name}'s dataset folder",
-                     f"--data-root must hold {preset.dataset}/ (agegender data info {preset.dataset} says how to get it)")
+                     f"--data-root must hold {preset.dataset}/ "
+                     f"(agegender data info {preset.dataset} says how to get it)")
     _check_out(Path(out))
     return preset
 
@@ -154,7 +155,8 @@ def _read_json(path: Path, rerun: str) -> dict:
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise UsageError(f"{path} is cut short or not JSON ({error.__class__.__name__} at {getattr(error, 'pos', '?')});"
+        raise UsageError(f"{path} is cut short or not JSON "
+                         f"({error.__class__.__name__} at {getattr(error, 'pos', '?')});"
                          f" {rerun}") from None
 
 

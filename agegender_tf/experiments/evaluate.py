@@ -128,5 +128,6 @@ def comparison_markdown(rows: list[dict]) -> str:
     for row in rows:
         kit = "not measured" if row["kit"] is None else f"{row['kit']:.4f}"
         gap = "" if row["gap"] is None else f"{row['gap']:+.4f}"
-        lines.append(f"| {row['model']} | {row['task']} | {row['metric']} | {row['paper']} | {kit} | {gap} | {row['source']} |")
+        lines.append(f"| {row['model']} | {row['task']} | {row['metric']} | {row['paper']} | {kit} | {gap} "
+                     f"| {row['source']} |")
     return "\n".join(lines)

@@ -130,7 +130,8 @@ def per_class_bars(per_class: dict, title: str = ""):
     return fig
 
 
-def age_histogram(ages, edges=None, labels=None, title: str = "Ages of the training faces", edge_label: str = "class edges"):
+def age_histogram(ages, edges=None, labels=None, title: str = "Ages of the training faces",
+                  edge_label: str = "class edges"):
     """Histogram of the training ages, with the binning's class edges drawn (and named in a legend) where given."""
     ages = np.asarray(ages, dtype=float)
     ages = ages[~np.isnan(ages)]
@@ -192,10 +193,11 @@ def face_grid(paths, captions, columns: int = 6, image_size: int = 96, title: st
     return fig
 
 
-def comparison_bars(metrics_by_model: dict[str, dict], metrics=("accuracy", "precision", "recall", "f1"), title: str = "",
-                    ylabel: str = "score on the test faces"):
+def comparison_bars(metrics_by_model: dict[str, dict], metrics=("accuracy", "precision", "recall", "f1"),
+                    title: str = "", ylabel: str = "score on the test faces"):
     """One group of bars per model (paper 000 Fig. 4: CNN-LSTM vs DCNN vs SVM vs K-Means)."""
-    frame = pd.DataFrame({model: {m: values.get(m, np.nan) for m in metrics} for model, values in metrics_by_model.items()}).T
+    frame = pd.DataFrame({model: {m: values.get(m, np.nan) for m in metrics}
+                          for model, values in metrics_by_model.items()}).T
     frame = frame.rename(columns=COMPARISON_NAMES)
     fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(frame) + 2), 3.4))
     limit = (0, 1) if max(frame.max(numeric_only=True).fillna(0), default=0) <= 1 else None

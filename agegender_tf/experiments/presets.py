@@ -133,14 +133,16 @@ _add(Preset(
     ),
     interpretation=(
         ("Table I does not say whether it scores age or gender.",
-         "Compared with the gender task (two classes, where ~98% is conceivable); age-group numbers are reported beside it."),
+         "Compared with the gender task (two classes, where ~98% is conceivable); "
+         "age-group numbers are reported beside it."),
         ("'DCNN' in Table I is not specified.",
          "The sec. VI network (Levi-Hassner: 96x7x7, 256x5x5, 384x3x3, FC 512 x2, LRN) is the DCNN."),
         ("Sec. V mixes 1-D convolutions and LSTMs with image input; kernel counts 48, 32, 16.",
          "The model builder turns the feature map into a sequence of rows (see agegender_tf.models.cnn_lstm)."),
         ("Sec. V uses an MAE loss and 'one to six' outputs (copied from load forecasting).",
          "Softmax + cross-entropy per task, as sec. VI-VII describe for classification."),
-        ("Sec. IV balances classes offline with an extra dataset; sec. VII uses 227 random crops + mirror, SGD, batch 50.",
+        ("Sec. IV balances classes offline with an extra dataset; "
+         "sec. VII uses 227 random crops + mirror, SGD, batch 50.",
          "Random crops with mirroring online; SGD 1e-3 -> 1e-4 after 10k iterations; centre crop at test, and "
          "10-crop over-sampling reported beside it as cnn_lstm+oversample."),
         ("Sec. V also lowers the rate after 10 epochs without improvement, which conflicts with the step schedule.",
@@ -480,7 +482,8 @@ FIELD_RULES: dict[str, Rule] = {
         "beta_2": number(0.0, 1.0, high_open=True), "epsilon": number(0.0),
     }, required=("name", "learning_rate")),
     "callbacks": mapping({
-        "early_stopping": mapping({"monitor": _MONITOR, "patience": integer(0), "min_delta": number(0.0, low_open=False),
+        "early_stopping": mapping({"monitor": _MONITOR, "patience": integer(0),
+                                   "min_delta": number(0.0, low_open=False),
                                    "restore_best_weights": flag(), "start_from_epoch": integer(0),
                                    "mode": choice("auto", "min", "max")}),
         "reduce_lr": mapping({"monitor": _MONITOR, "patience": integer(0), "factor": number(0.0, 1.0, high_open=True),
@@ -585,7 +588,8 @@ def check_model_args(preset: Preset) -> None:
     from agegender_tf import models
 
     if preset.model not in models.available():
-        raise UsageError(f"preset {preset.name}: unknown model {preset.model!r}{_suggest(preset.model, models.available())}"
+        raise UsageError(f"preset {preset.name}: unknown model {preset.model!r}"
+                         f"{_suggest(preset.model, models.available())}"
                          f"; registered models: {', '.join(models.available())}")
     model = models.entry(preset.model)
     parameters = inspect.signature(model.builder).parameters

@@ -31,7 +31,8 @@ def _task_labels(preset_dict: dict) -> dict:
 
 
 def main_model_name(preset_dict: dict) -> str:
-    """The main model's name in the tables (a variant such as ``resnet50`` for ``transfer``: ``registry.report_name``)."""
+    """The main model's name in the tables: a variant such as ``resnet50`` for ``transfer``
+    (``registry.report_name``)."""
     from agegender_tf.models import registry
 
     return registry.report_name(preset_dict["model"], preset_dict["model_args"])
@@ -57,9 +58,11 @@ def write_report(preset: Preset, out_dir, predictions: pd.DataFrame, *, counts: 
         "protocol": {
             "split": preset.split, "image_size": preset.image_size, "epochs": preset.epochs,
             "batch_size": preset.batch_size, "optimizer": preset.optimizer, "callbacks": preset.callbacks,
-            "augmentation": preset.augment, "binning": preset.binning, "task_groups": [list(g) for g in preset.task_groups],
+            "augmentation": preset.augment, "binning": preset.binning,
+            "task_groups": [list(g) for g in preset.task_groups],
             "max_train_images": preset.max_train_images, "model_args": preset.model_args, "seed": seed,
-            "smoke": smoke, "profile": preset.profile, "counts": counts, "parameters": parameters, "seconds": round(seconds, 1),
+            "smoke": smoke, "profile": preset.profile, "counts": counts, "parameters": parameters,
+            "seconds": round(seconds, 1),
         },
         "metrics": by_model.get(main, {}),
         "models": by_model,

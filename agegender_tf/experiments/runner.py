@@ -23,10 +23,9 @@ from pathlib import Path
 import pandas as pd
 
 from agegender_tf.binning import AgeBinning, get_binning
-from agegender_tf.experiments import predictions, report
+from agegender_tf.experiments import predictions, presets, report
 from agegender_tf.experiments.folds import run_fold_protocol
 from agegender_tf.experiments.predictions import TrainedNetwork
-from agegender_tf.experiments import presets
 from agegender_tf.experiments.presets import Preset
 from agegender_tf.experiments.train import set_seed, train
 from agegender_tf.models.baselines import BASELINES, baseline_predictions

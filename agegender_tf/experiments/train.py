@@ -91,7 +91,8 @@ class TimeLimit(keras.callbacks.Callback):
 
 
 def make_callbacks(spec: dict, out_dir: str | Path, uses_schedule: bool = False) -> list[keras.callbacks.Callback]:
-    """The preset's callbacks (``early_stopping``, ``reduce_lr``, ``time_limit``: {"minutes": m}) plus BackupAndRestore, CSVLogger (appending) and the best-val_loss checkpoint."""
+    """The preset's callbacks (``early_stopping``, ``reduce_lr``, ``time_limit``: {"minutes": m}) plus
+    BackupAndRestore, CSVLogger (appending) and the best-val_loss checkpoint."""
     out_dir = Path(out_dir)
     history_path = out_dir / HISTORY_FILE
     best_so_far = None

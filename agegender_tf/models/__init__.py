@@ -18,7 +18,10 @@ the custom layers and every builder.
 
 from __future__ import annotations
 
-from agegender_tf.models import layers  # noqa: F401  (registers the custom layers with Keras)
+# Importing a builder module registers its builder (builders import ``register`` from ``registry``,
+# not from here, so there is no import cycle); importing ``layers`` registers the custom layers.
+from agegender_tf.models import cnn_lstm, cnn_rnn, dcnn, gra_net, layers, levi_hassner, transfer  # noqa: F401
+from agegender_tf.models.cnn_rnn import ensemble  # noqa: F401
 from agegender_tf.models.registry import (  # noqa: F401
     available,
     build,
@@ -30,9 +33,5 @@ from agegender_tf.models.registry import (  # noqa: F401
     task_arguments,
     variant_args,
 )
+from agegender_tf.models.transfer import PretrainedWeightsUnavailable  # noqa: F401
 from agegender_tf.pipelines.spec import PREPROCESS_MODES as PREPROCESSING_MODES  # noqa: F401
-
-# Builder modules register themselves on import (they import ``register`` from ``registry``, not from here).
-from agegender_tf.models import cnn_lstm, cnn_rnn, dcnn, gra_net, levi_hassner, transfer  # noqa: E402,F401,I001
-from agegender_tf.models.cnn_rnn import ensemble  # noqa: E402,F401
-from agegender_tf.models.transfer import PretrainedWeightsUnavailable  # noqa: E402,F401

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import keras
 
-from agegender_tf.models.registry import register
 from agegender_tf.models.heads import ADIENCE_GROUPS, task_head
+from agegender_tf.models.registry import register
 
 # 256x256 images, random 227 crops (the input_shape default) at training, the centre crop at test.
 PREPROCESSING = {"mode": "rescale", "resize_to": 256, "paper": "paper 000 sec. V, sec. VI (network training)"}

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import keras
 
-from agegender_tf.models.registry import register
 from agegender_tf.models.heads import ADIENCE_GROUPS, task_head
+from agegender_tf.models.registry import register
 
 # The same 256 -> 227 crops as the other paper 000 networks.
 PREPROCESSING = {"mode": "rescale", "resize_to": 256, "paper": "paper 000 sec. VII (Table I, DCNN)"}

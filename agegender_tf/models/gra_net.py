@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import keras
 
-from agegender_tf.models.registry import register
 from agegender_tf.models.heads import task_head
 from agegender_tf.models.layers import ATTENTION_ACTIVATIONS, AttentionMaskActivation, GatedAttention
+from agegender_tf.models.registry import register
 from agegender_tf.pipelines.targets import TASKS, check_tasks
 
 PREPROCESSING = {"mode": "rescale", "paper": "paper 004 sec. 7.1"}

@@ -125,7 +125,8 @@ class GatedAttention(keras.layers.Layer):
     def build(self, input_shape):
         mask_shape, trunk_shape = input_shape
         if tuple(mask_shape[1:]) != tuple(trunk_shape[1:]):
-            raise ValueError(f"GatedAttention needs mask and trunk of the same shape, got {mask_shape} and {trunk_shape}")
+            raise ValueError(f"GatedAttention needs mask and trunk of the same shape, "
+                             f"got {mask_shape} and {trunk_shape}")
         self.gamma = self.add_weight(
             name="gamma",
             shape=(),

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import keras
 
-from agegender_tf.models.registry import register
 from agegender_tf.models.heads import ADIENCE_GROUPS, task_head
 from agegender_tf.models.layers import LocalResponseNormalization
+from agegender_tf.models.registry import register
 
 # 256x256 images, random 227 crops (the input_shape default) at training, the centre crop at test.
 PREPROCESSING = {"mode": "rescale", "resize_to": 256, "paper": "paper 000 sec. VI; paper 002"}
@@ -38,7 +38,8 @@ def levi_hassner(
     init_std=0.01,
     name="levi_hassner",
 ):
-    """Levi-Hassner CNN (paper 000 sec. VI, paper 002). Defaults: 8 Adience age groups (``num_classes=None``), 227x227 input.
+    """Levi-Hassner CNN (paper 000 sec. VI, paper 002). Defaults: 8 Adience age groups (``num_classes=None``),
+    227x227 input.
 
     ``task="gender"`` (2 classes) builds the gender network; the output layer is named after the task.
     LRN follows the first two pooled blocks only, as in the authors' prototxt. Pooling uses "same"

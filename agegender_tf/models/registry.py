@@ -61,8 +61,9 @@ def register(name: str, preprocessing: dict | Callable[..., dict], *, task_signa
     """Decorator registering a builder under ``name`` with its preprocessing facts and task signature.
 
     ``preprocessing`` is a dict, or a function of the builder's keyword arguments (all of them, the
-    defaults filled in) returning one (e.g. ``transfer``'s mode depends on its ``backbone``). ``task_signature`` is ``"single"``
-    (``task``, ``num_classes``) or ``"multi"`` (``tasks``, ``num_age_groups``). ``defaults_from``
+    defaults filled in) returning one (e.g. ``transfer``'s mode depends on its ``backbone``).
+    ``task_signature`` is ``"single"`` (``task``, ``num_classes``) or ``"multi"`` (``tasks``,
+    ``num_age_groups``). ``defaults_from``
     names the registered builder whose defaults a ``**kwargs`` builder passes on (an ensemble's members).
     """
     if task_signature not in TASK_SIGNATURES:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import keras
 
-from agegender_tf.models.registry import register
 from agegender_tf.models.heads import task_head
+from agegender_tf.models.registry import register
 
 # backbone name -> (keras.applications constructor, preprocessing mode of its ImageNet weights)
 BACKBONES = {
@@ -60,7 +60,8 @@ def load_backbone(backbone="vgg16", input_shape=(224, 224, 3), weights=None, poo
             ) from exc
     path = Path(weights).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"backbone weights file not found: {path} (weights must be None, 'imagenet' or a file path)")
+        raise FileNotFoundError(f"backbone weights file not found: {path} "
+                                "(weights must be None, 'imagenet' or a file path)")
     model = constructor(weights=None, **kwargs)
     try:
         model.load_weights(str(path))

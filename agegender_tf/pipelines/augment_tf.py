@@ -23,7 +23,8 @@ from agegender_tf.pipelines.spec import AugmentSpec
 
 
 def _uniform(seed, shape, low, high, salt):
-    return tf.random.stateless_uniform(shape, seed=tf.random.experimental.stateless_fold_in(seed, salt), minval=low, maxval=high)
+    return tf.random.stateless_uniform(shape, seed=tf.random.experimental.stateless_fold_in(seed, salt), minval=low,
+                                       maxval=high)
 
 
 def affine_transforms(batch, height, width, spec: AugmentSpec, seed):
@@ -78,7 +79,8 @@ def warp_batch(images, spec: AugmentSpec, seed, warp: str = "opencv"):
     transforms = affine_transforms(shape[0], images.shape[1], images.shape[2], spec, seed)
     if warp == "opencv":
         warped = tf.numpy_function(
-            lambda x, t: _warp_opencv(x, t, _CV2_BORDERS[spec.fill_mode]), [images, transforms], tf.uint8, stateful=False)
+            lambda x, t: _warp_opencv(x, t, _CV2_BORDERS[spec.fill_mode]), [images, transforms], tf.uint8,
+            stateful=False)
         return tf.ensure_shape(warped, images.shape)
     if warp == "tf":
         warped = tf.raw_ops.ImageProjectiveTransformV3(
@@ -125,6 +127,7 @@ def finish_batch(images, spec: AugmentSpec, out_size, training: bool, seed, warp
     images = augment_batch(images, spec, seed, warp) if training else tf.cast(images, tf.float32)
     images = crop_batch(images, out_size, random=training and spec.random_crop, seed=seed)
     if training and spec.noise_std:
-        noise = tf.random.stateless_normal(tf.shape(images), seed=tf.random.experimental.stateless_fold_in(seed, 10), stddev=spec.noise_std)
+        noise = tf.random.stateless_normal(tf.shape(images), seed=tf.random.experimental.stateless_fold_in(seed, 10),
+                                           stddev=spec.noise_std)
         images = tf.clip_by_value(images + noise, 0.0, 255.0)
     return apply_preprocess(images, spec.preprocess)

@@ -92,11 +92,13 @@ def balance_offline(manifest: pd.DataFrame, labels, out_dir, *, target_per_class
             keep = np.sort(rng.choice(members, size=target, replace=False))
             dropped += count - target
             part = manifest.loc[keep].copy()
-            part["origin_path"], part["generated"], part["augmentation"], part["balance_label"] = part["path"], False, None, label
+            part["origin_path"], part["generated"] = part["path"], False
+            part["augmentation"], part["balance_label"] = None, label
             rows.append(part)
             continue
         part = manifest.loc[members].copy()
-        part["origin_path"], part["generated"], part["augmentation"], part["balance_label"] = part["path"], False, None, label
+        part["origin_path"], part["generated"] = part["path"], False
+        part["augmentation"], part["balance_label"] = None, label
         rows.append(part)
         extra = target - count
         sources = np.concatenate([rng.permutation(members) for _ in range(-(-extra // count))])[:extra]
@@ -109,7 +111,8 @@ def balance_offline(manifest: pd.DataFrame, labels, out_dir, *, target_per_class
             augmented, recipe = augment_image(image, rng)
             path = folder / f"{Path(row['path']).stem.replace('.', '_')}_aug{k:05d}.jpg"
             cv2.imwrite(str(path), cv2.cvtColor(augmented, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
-            row.update(origin_path=row["path"], path=str(path), generated=True, augmentation=recipe, balance_label=label)
+            row.update(origin_path=row["path"], path=str(path), generated=True, augmentation=recipe,
+                       balance_label=label)
             generated.append(row)
         rows.append(pd.DataFrame(generated))
     balanced = pd.concat(rows, ignore_index=True)

@@ -3,8 +3,8 @@
 ``tf.data`` decode errors do not name the file, and ``flow_from_dataframe`` drops missing files
 with a warning; so both backends fully decode every file once (DESIGN.md, "Known facts": PIL's
 ``verify()`` misses truncation, a full decode does not) and stop with an error naming each bad
-file and its problem (``data.images.decode_check``). PNG, grayscale, palette and CMYK files are readable: both backends convert
-them to RGB. Results are remembered per (path, size, mtime) for the life of the process.
+file and its problem (``data.images.decode_check``). PNG, grayscale, palette and CMYK files are
+readable: both backends convert them to RGB. Results are remembered per (path, size, mtime) for the life of the process.
 """
 
 from __future__ import annotations

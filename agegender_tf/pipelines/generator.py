@@ -9,10 +9,10 @@ the tf.data backend (``preprocess.apply_preprocess``). Labels are encoded first
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-import keras
 
 from agegender_tf.pipelines.checks import require_readable
 from agegender_tf.pipelines.preprocess import apply_preprocess
@@ -36,8 +36,9 @@ def image_data_generator(spec: AugmentSpec, training: bool) -> tf.keras.preproce
 class GeneratorPipeline(keras.utils.PyDataset):
     """Batches from a ``DataFrameIterator``, cropped, noised and preprocessed like tf.data's.
 
-    IDG gets no seed of its own (it would reseed per batch count); seeded runs reseed NumPy's global generator per (epoch, batch) before IDG draws, so the
-    sequence is reproducible; use with ``workers=1`` (the default).
+    IDG gets no seed of its own (it would reseed per batch count); seeded runs reseed NumPy's global
+    generator per (epoch, batch) before IDG draws, so the sequence is reproducible; use with
+    ``workers=1`` (the default).
     """
 
     def __init__(self, iterator, spec: AugmentSpec, out_size, outputs, training: bool, seed: int | None):
@@ -74,7 +75,8 @@ class GeneratorPipeline(keras.utils.PyDataset):
         raw = np.asarray(raw)
         if raw.ndim == 1:
             raw = raw[:, None]
-        labels = {name: raw[:, i].astype(np.float32 if name == "age" else np.int32) for i, name in enumerate(self.outputs)}
+        labels = {name: raw[:, i].astype(np.float32 if name == "age" else np.int32)
+                  for i, name in enumerate(self.outputs)}
         return labels[self.outputs[0]] if len(self.outputs) == 1 else labels
 
     def _reshuffle(self):
@@ -99,7 +101,7 @@ def crop_images(images: np.ndarray, out_size, random: bool, rng: np.random.Gener
         return images[:, top:top + out_h, left:left + out_w]
     tops = rng.integers(0, height - out_h + 1, len(images))
     lefts = rng.integers(0, width - out_w + 1, len(images))
-    return np.stack([img[t:t + out_h, l:l + out_w] for img, t, l in zip(images, tops, lefts)])
+    return np.stack([img[top:top + out_h, left:left + out_w] for img, top, left in zip(images, tops, lefts)])
 
 
 def make_generator(

@@ -155,8 +155,9 @@ AUGMENT_PRESETS: dict[str, AugmentSpec] = {
         fill_mode="nearest", preprocess="vgg16", validation_split=0.3,
         citation="paper 003 sec. 3.3, Fig. 4.1-4.2",
     ),
-    # Paper 004 sec. 6 (methodology, gender and age identification): images "scaled and resized to 32x32" and fed by an ImageDataGenerator;
-    # no augmentation is named, so none is applied; "scaled" read as x/255.
+    # Paper 004 sec. 6 (methodology, gender and age identification): images "scaled and resized to
+    # 32x32" and fed by an ImageDataGenerator; no augmentation is named, so none is applied; "scaled"
+    # read as x/255.
     "gra_net": AugmentSpec(preprocess="rescale", citation="paper 004 sec. 6"),
 }
 

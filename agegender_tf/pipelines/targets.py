@@ -50,7 +50,8 @@ def _check_outputs(outputs, binning):
     return outputs
 
 
-def encode_targets(manifest: pd.DataFrame, outputs=("gender",), binning: AgeBinning | None = None) -> dict[str, np.ndarray]:
+def encode_targets(manifest: pd.DataFrame, outputs=("gender",),
+                   binning: AgeBinning | None = None) -> dict[str, np.ndarray]:
     """Encoded target per output name; raises ValueError if a row lacks a needed label.
 
     Call ``usable_rows`` first to drop (and count) such rows.
@@ -79,7 +80,8 @@ def encode_targets(manifest: pd.DataFrame, outputs=("gender",), binning: AgeBinn
     return targets
 
 
-def usable_rows(manifest: pd.DataFrame, outputs=("gender",), binning: AgeBinning | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
+def usable_rows(manifest: pd.DataFrame, outputs=("gender",),
+                binning: AgeBinning | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
     """Rows that carry every label ``outputs`` need, and the number dropped per reason."""
     outputs = _check_outputs(outputs, binning)
     keep = np.ones(len(manifest), dtype=bool)

@@ -23,7 +23,7 @@ def ten_crops(image: np.ndarray, crop: int) -> np.ndarray:
     if crop > min(height, width):
         raise ValueError(f"crop {crop} larger than image {height}x{width}")
     corners = [(0, 0), (0, width - crop), (height - crop, 0), (height - crop, width - crop)]
-    crops = [image[t:t + crop, l:l + crop] for t, l in corners] + [center_crop(image, crop)]
+    crops = [image[top:top + crop, left:left + crop] for top, left in corners] + [center_crop(image, crop)]
     crops += [c[:, ::-1] for c in crops]
     return np.stack(crops)
 
