@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from agegender_tf.binning import get_binning
-from agegender_tf.experiments import evaluate, plots
+from agegender_tf.experiments import evaluate, plots, rundir
 from agegender_tf.experiments.presets import Preset
 
 FIGURES = "figures"
@@ -39,8 +39,13 @@ def main_model_name(preset_dict: dict) -> str:
 
 
 def write_report(preset: Preset, out_dir, predictions: pd.DataFrame, *, counts: dict, seed: int, smoke: bool,
-                 seconds: float, parameters: dict, extra: dict | None = None) -> dict:
-    """Score ``predictions`` per model and task, write ``report.json`` and ``classification_report.txt``."""
+                 seconds: float, parameters: dict, extra: dict | None = None, distribution: dict | None = None,
+                 figures: bool = True) -> dict:
+    """Score ``predictions`` per model and task; write ``classification_report.txt``, the figures (``figures``)
+    and, last and atomically, ``report.json``: a run folder without it is unfinished.
+
+    ``distribution`` is the ``tf.distribute`` record of the run (``train.distribution_record``).
+    """
     out_dir = Path(out_dir)
     preset_dict = preset.to_dict()
     labels = _task_labels(preset_dict)
@@ -63,6 +68,7 @@ def write_report(preset: Preset, out_dir, predictions: pd.DataFrame, *, counts: 
             "max_train_images": preset.max_train_images, "model_args": preset.model_args, "seed": seed,
             "smoke": smoke, "profile": preset.profile, "counts": counts, "parameters": parameters,
             "seconds": round(seconds, 1),
+            "distribution": distribution,
         },
         "metrics": by_model.get(main, {}),
         "models": by_model,
@@ -71,7 +77,6 @@ def write_report(preset: Preset, out_dir, predictions: pd.DataFrame, *, counts: 
         "interpretation": [{"ambiguity": a, "choice": c} for a, c in preset.interpretation],
         "extra": extra or {},
     }
-    (out_dir / "report.json").write_text(json.dumps(result, indent=2, default=str))
     texts = []
     for model_name, rows in predictions.groupby("model", sort=False):
         for task, task_labels in labels.items():
@@ -82,18 +87,23 @@ def write_report(preset: Preset, out_dir, predictions: pd.DataFrame, *, counts: 
                 continue
             texts.append(f"== {model_name} / {task} ({len(scored)} test faces, {preset.dataset})\n"
                          + evaluate.classification_text(scored[f"{task}_true"], scored[f"{task}_pred"], task_labels))
-    (out_dir / "classification_report.txt").write_text("\n".join(texts))
+    rundir.write_text_atomic(out_dir / "classification_report.txt", "\n".join(texts))
+    if figures:
+        render_figures(out_dir, json.loads(json.dumps(result, default=str)))
+    rundir.write_json_atomic(out_dir / rundir.REPORT_FILE, result)
     return result
 
 
-def render_figures(out_dir) -> list[Path]:
+def render_figures(out_dir, result: dict | None = None) -> list[Path]:
     """Draw every figure of the run in ``out_dir`` from its saved files; return their paths.
+
+    ``result`` is the report when ``write_report`` draws the figures before writing ``report.json``.
 
     A smoke run's figures say under them that their numbers only show that the pipeline runs.
     """
     out_dir = Path(out_dir)
     folder = out_dir / FIGURES
-    result = json.loads((out_dir / "report.json").read_text())
+    result = json.loads((out_dir / "report.json").read_text()) if result is None else result
     preset_dict = json.loads((out_dir / "preset.json").read_text())
     labels = _task_labels(preset_dict)
     history = pd.read_csv(out_dir / "history.csv")

@@ -2,12 +2,15 @@
 
 Layout of a run folder ``OUT``:
 
+- ``fingerprint.json`` what made the folder (``rundir.fingerprint``): a rerun with other settings is
+  refused unless ``--overwrite``; ``.lock`` held (``fcntl.flock``) while a run writes the folder
 - ``preset.json`` the preset as run (after ``--smoke`` and ``--set``)
 - ``train/<run>/`` one folder per trained network: ``history.csv``, ``best.keras`` (best val_loss),
   ``backup/`` while it is unfinished, ``done.json`` once it finished (a rerun loads it instead)
 - ``history.csv`` every network's history with a ``run`` column; ``predictions.csv`` (``model``,
   ``path``, ``<task>_true``, ``<task>_pred``); ``train_ages.csv``; ``report.json``;
-  ``classification_report.txt``; ``figures/*.png``
+  ``classification_report.txt``; ``figures/*.png``; ``report.json`` is written last (atomically), so a
+  folder without it is unfinished
 
 A killed run started again with the same command resumes: finished networks are loaded from their
 ``best.keras``, the interrupted one continues from its last finished epoch (``train.py``).
@@ -16,18 +19,24 @@ A killed run started again with the same command resumes: finished networks are 
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 
 import pandas as pd
 
 from agegender_tf.binning import AgeBinning, get_binning
-from agegender_tf.experiments import predictions, presets, report
+from agegender_tf.experiments import predictions, presets, report, rundir
 from agegender_tf.experiments.folds import run_fold_protocol
 from agegender_tf.experiments.predictions import TrainedNetwork
 from agegender_tf.experiments.presets import Preset
-from agegender_tf.experiments.train import set_seed, train
+from agegender_tf.experiments.train import (
+    distribution_record,
+    global_batch_size,
+    load_finished,
+    make_strategy,
+    set_seed,
+    train,
+)
 from agegender_tf.models.baselines import BASELINES, baseline_predictions
 from agegender_tf.models.heads import losses_and_metrics
 
@@ -101,8 +110,6 @@ def _run_name(model_name: str, tasks) -> str:
 def train_one(preset: Preset, model_name: str, builder: str, model_args: dict, tasks, parts, out_dir: Path, seed: int,
               verbose: int = 2):
     """Train (or load, if finished before) one network; return (network, datasets, usable parts, dropped)."""
-    import keras
-
     from agegender_tf import models
     from agegender_tf.pipelines.targets import usable_rows
 
@@ -113,22 +120,21 @@ def train_one(preset: Preset, model_name: str, builder: str, model_args: dict, t
     build_preset = dataclasses.replace(preset, model=builder)
     kwargs = model_kwargs(build_preset, tuple(tasks), model_args)
     spec = augment_spec(preset, builder, kwargs)
-    datasets = make_datasets(preset, spec, tasks, usable, seed, binning)
+    # The preset's batch is per replica (docs/distribute.md).
+    batched = dataclasses.replace(preset, batch_size=global_batch_size(preset.batch_size))
+    datasets = make_datasets(batched, spec, tasks, usable, seed, binning)
     run_dir = out_dir / "train" / _run_name(model_name, tasks)
-    done = run_dir / "done.json"
-    if done.exists():
-        model = keras.saving.load_model(run_dir / "best.keras")
+    model = load_finished(run_dir)
+    if model is not None:
         return TrainedNetwork(model_name, tuple(tasks), model, spec, preset.image_size), datasets, usable, dropped
     set_seed(seed)
     model = models.build(builder, **kwargs)
     loss, metrics = losses_and_metrics(tuple(tasks))
     weights = {t: preset.loss_weights[t] for t in tasks if t in preset.loss_weights} if len(tasks) > 1 else None
-    started = time.time()
     train(model, datasets["train"], datasets["val"], optimizer=preset.optimizer, callbacks=preset.callbacks,
           epochs=preset.epochs, out_dir=run_dir, loss=loss, metrics=metrics, loss_weights=weights or None,
           verbose=verbose)
-    model = keras.saving.load_model(run_dir / "best.keras")
-    done.write_text(json.dumps({"seconds": round(time.time() - started, 1), "params": int(model.count_params())}))
+    model = rundir.load_keras_model(run_dir / "best.keras")
     return TrainedNetwork(model_name, tuple(tasks), model, spec, preset.image_size), datasets, usable, dropped
 
 
@@ -149,16 +155,34 @@ def _models_to_train(preset: Preset) -> list[tuple[str, str, dict]]:
 
 
 def run(name: str, data_root: str | Path, out_dir: str | Path, *, smoke: bool = False, seed: int = 42,
-        overrides=(), profile: str | None = None, verbose: int = 2) -> dict:
-    """Train and evaluate preset ``name``; write the run folder (module docstring); return the report."""
+        overrides=(), profile: str | None = None, verbose: int = 2, overwrite: bool = False,
+        strategy: str = "default", cpu_replicas: int | None = None) -> dict:
+    """Train and evaluate preset ``name``; write the run folder (module docstring); return the report.
+
+    The folder is locked for the run and must hold a run of the same fingerprint (or nothing):
+    ``overwrite`` empties it first (``rundir.prepare``). ``strategy`` / ``cpu_replicas``: the
+    ``tf.distribute`` strategy that builds, compiles and fits every network (``train.make_strategy``).
+    """
     preset = resolve_preset(name, smoke, overrides, profile)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "preset.json").write_text(json.dumps(preset.to_dict(), indent=2, default=str))
+    distributor = make_strategy(strategy, cpu_replicas)
+    distribution = distribution_record(distributor, strategy, preset.batch_size)
+    record = rundir.fingerprint(preset, seed=seed, smoke=smoke, data_root=data_root, profile=profile,
+                                distribution=distribution)
+    with rundir.locked(out_dir), distributor.scope():
+        rundir.prepare(out_dir, record, overwrite)
+        return _run_in_folder(preset, data_root, Path(out_dir), seed=seed, smoke=smoke, verbose=verbose,
+                              distribution=distribution)
+
+
+def _run_in_folder(preset: Preset, data_root, out_dir: Path, *, seed: int, smoke: bool, verbose: int,
+                   distribution: dict) -> dict:
+    """``run`` inside its locked, checked folder: ``report.json`` goes first and comes back last."""
+    (out_dir / rundir.REPORT_FILE).unlink(missing_ok=True)
+    rundir.write_json_atomic(out_dir / "preset.json", preset.to_dict())
     started = time.time()
     set_seed(seed)
     parts, counts = load_data(preset, data_root, seed)
-    pd.DataFrame({"age": parts["train"]["age"].to_numpy()}).to_csv(out_dir / "train_ages.csv", index=False)
+    rundir.write_csv_atomic(pd.DataFrame({"age": parts["train"]["age"].to_numpy()}), out_dir / "train_ages.csv")
 
     binning = preset_binning(preset)
     tables, dropped_for_training, trained, main_networks = [], {}, {}, []
@@ -179,16 +203,16 @@ def run(name: str, data_root: str | Path, out_dir: str | Path, *, smoke: bool = 
     if baselines:
         tables.append(baseline_predictions(parts, preset.tasks, binning, seed, baselines))
     table = predictions.combine_tables(tables)
-    table.to_csv(out_dir / "predictions.csv", index=False)
+    rundir.write_csv_atomic(table, out_dir / "predictions.csv")
     histories = [pd.read_csv(p).assign(run=p.parent.name) for p in sorted((out_dir / "train").glob("*/history.csv"))]
-    pd.concat(histories, ignore_index=True).to_csv(out_dir / "history.csv", index=False)
+    rundir.write_csv_atomic(pd.concat(histories, ignore_index=True), out_dir / "history.csv")
 
     counts["dropped_for_training"] = dropped_for_training
     extra = (run_fold_protocol(preset.fold_protocol, main_networks, data_root, binning, preset.batch_size, seed)
              if preset.fold_protocol else {})
     result = report.write_report(preset, out_dir, table, counts=counts, seed=seed, smoke=smoke,
-                                 seconds=time.time() - started, parameters=trained, extra=extra)
-    report.render_figures(out_dir)
+                                 seconds=time.time() - started, parameters=trained, extra=extra,
+                                 distribution=distribution)
     return result
 
 

@@ -212,6 +212,13 @@ def make_strategy(name: str = "default", cpu_replicas: int | None = None):
     return tf.distribute.TPUStrategy(resolver)
 
 
+def global_batch_size(per_replica: int) -> int:
+    """The batch the input pipeline must yield so that each replica of the current strategy gets ``per_replica``."""
+    import tensorflow as tf
+
+    return int(per_replica) * int(tf.distribute.get_strategy().num_replicas_in_sync)
+
+
 def distribution_record(strategy, name: str, per_replica_batch: int) -> dict:
     """``protocol.distribution`` of the report: the strategy, its replicas and devices, the global batch.
 
