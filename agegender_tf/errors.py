@@ -19,3 +19,7 @@ class UsageError(ValueError):
 
 class UnknownNameError(UsageError, KeyError):
     """An unknown name (preset, dataset): a ``UsageError`` that is also a ``KeyError`` for old callers."""
+
+
+class SplitLeakError(UsageError):
+    """A split whose parts share a subject, a byte copy or a near-duplicate photo (no numbers are made on it)."""

@@ -87,3 +87,26 @@ def test_committed_pairs_file_is_well_formed():
     assert len(table) > 0 and (table["first"] < table["second"]).all()
     assert table["distance"].between(0, near_duplicates.NEAR_DUPLICATE_DISTANCE).all()
     assert not table.duplicated(["first", "second"]).any()
+
+
+def test_leak_check_counts_each_kind_of_leak_per_boundary(tmp_path):
+    from agegender_tf.data.splits import leak_check
+
+    faces = [write_jpeg(tmp_path / f"f{i}.jpg", size=200, seed=40 + i) for i in range(6)]
+    recoded = _recode(faces[0], tmp_path / "f0_again.jpg", quality=30, crop=2)
+    byte_copy = tmp_path / "f1_copy.jpg"
+    byte_copy.write_bytes(faces[1].read_bytes())
+
+    def part(paths, subjects):
+        return pd.DataFrame({"path": [str(p) for p in paths], "subject": subjects})
+
+    clean = leak_check({"train": part(faces[:3], ["a", "b", "c"]), "val": part(faces[3:4], ["d"]),
+                        "test": part(faces[4:], ["e", "f"])})
+    assert clean["ok"] and set(clean["boundaries"]) == {"train/val", "train/test", "val/test"}
+    leaky = leak_check({"train": part(faces[:3], ["a", "b", "c"]), "val": part(faces[3:4], ["d"]),
+                        "test": part([recoded, byte_copy, faces[4]], ["x", "y", "c"])})
+    assert not leaky["ok"]
+    counts = leaky["boundaries"]["train/test"]
+    assert counts["subject"] == 1 and counts["content_hash"] == 1 and counts["near_duplicate"] >= 2
+    assert ["f0_again.jpg", "f0.jpg"] in [example[:2] for example in counts["examples"]]
+    assert leaky["boundaries"]["val/test"]["near_duplicate"] == 0

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from agegender_tf.binning import LIFE_STAGES
+from agegender_tf.data import near_duplicates
 from agegender_tf.data.adience import read as read_adience
 from agegender_tf.data.audit import add_content_hashes
 from agegender_tf.data.splits import (
@@ -124,6 +125,10 @@ def test_committed_utkface_split_file_is_well_formed():
 
 def test_committed_utkface_split_is_reproduced_and_covers_the_real_set(utkface_root):
     manifest = add_content_hashes(read_utkface(utkface_root).manifest)
+    pairs = near_duplicates.pairs_table(manifest)
+    committed_pairs = near_duplicates.read_pairs(near_duplicates.committed_pairs_path("utkface"))
+    pd.testing.assert_frame_equal(pairs, committed_pairs, check_dtype=False)
+    manifest = near_duplicates.add_groups(manifest, pairs)
     joined = load_committed_split(manifest, "utkface")
     assert joined.attrs["split_unlisted"] == 0
     remade = make_utkface_split(manifest)
@@ -132,6 +137,7 @@ def test_committed_utkface_split_is_reproduced_and_covers_the_real_set(utkface_r
     parts = {name: joined[joined["split"] == name] for name in UTKFACE_FRACTIONS}
     for first, second in (("train", "val"), ("train", "test"), ("val", "test")):
         assert check_no_leak(parts[first], parts[second]) == {"subject": [], "content_hash": []}
+        assert near_duplicates.near_leaks(parts[first], parts[second]).empty, f"near-duplicate {first}/{second}"
     stage = pd.Series(LIFE_STAGES.to_label(joined["age"].to_numpy()), index=joined.index)
     whole = stage.str.cat(joined["gender"], sep="|").value_counts(normalize=True)
     in_test = stage[parts["test"].index].str.cat(parts["test"]["gender"], sep="|").value_counts(normalize=True)

@@ -120,16 +120,20 @@ def _audit(args) -> int:
         for item, problem in report.warnings:
             print(f"WARN {item}: {problem}")
         duplicates = report.duplicates
+        near = duplicates["near_duplicates"]
         print(f"{args.dataset}: {report.rows} rows, {report.images_checked} images decoded, "
               f"{report.images_missing} referenced images not on disk, {len(report.bad)} bad, "
               f"{len(report.warnings)} warnings; duplicates: {duplicates['groups']} groups, "
               f"{duplicates['files']} files, {duplicates['conflicting_groups']} with conflicting labels; "
+              f"near-duplicates (<= {near['max_distance']} of 256 hash bits): {near['groups']} groups, "
+              f"{near['files']} files; "
               f"image notes: {report.image_info or 'none'}; split leaks: {len(report.leaks)}")
         print("audit " + ("passed" if report.ok else "FAILED"))
     return EXIT_OK if report.ok else EXIT_BAD_FILES
 
 
 def _make_split(args) -> int:
+    from agegender_tf.data import near_duplicates
     from agegender_tf.data.audit import add_content_hashes
     from agegender_tf.data.splits import COMMITTED_SPLITS, MANIFESTS_DIR, UTKFACE_SEED, make_utkface_split
 
@@ -137,10 +141,16 @@ def _make_split(args) -> int:
     if result is None:
         return EXIT_NO_DATA
     manifest = add_content_hashes(result.manifest, args.workers)
+    pairs = near_duplicates.pairs_table(manifest, workers=args.workers)
+    manifest = near_duplicates.add_groups(manifest, pairs)
     split = make_utkface_split(manifest, seed=UTKFACE_SEED if args.seed is None else args.seed)
     out = args.out or MANIFESTS_DIR / args.dataset / COMMITTED_SPLITS[args.dataset][0]
     out.parent.mkdir(parents=True, exist_ok=True)
     split.to_csv(out, index=False)
+    pairs_out = out.with_name(near_duplicates.committed_pairs_path(args.dataset).name)
+    pairs.to_csv(pairs_out, index=False)
+    print(f"wrote {pairs_out}: {len(pairs)} near-duplicate pairs within {near_duplicates.NEAR_DUPLICATE_DISTANCE} "
+          f"bits, {manifest[near_duplicates.GROUP_COLUMN].nunique()} groups")
     counts = split["split"].value_counts().to_dict()
     print(f"wrote {out}: {len(split)} files, " + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("train", "val", "test")))
     return EXIT_OK

@@ -72,7 +72,7 @@ def strata(manifest: pd.DataFrame, stratify: str | Sequence[str] | None) -> pd.S
 
 
 def _default_groups(manifest: pd.DataFrame) -> list[str]:
-    return [c for c in ("subject", "content_hash") if c in manifest]
+    return [c for c in ("subject", "content_hash", "near_duplicate_group") if c in manifest]
 
 
 def stratified_holdout(
@@ -84,7 +84,8 @@ def stratified_holdout(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Seeded (train, test) split, stratified, never splitting a group (paper 003's 70:30).
 
-    ``group="auto"`` links rows sharing a ``subject`` or a ``content_hash`` (duplicate copies);
+    ``group="auto"`` links rows sharing a ``subject``, a ``content_hash`` (byte copies) or a
+    ``near_duplicate_group`` (re-encoded copies, ``near_duplicates.py``);
     ``None`` treats rows independently. Whole groups are split, stratified by each group's most
     common stratum; strata with a single group are pooled together.
     """
@@ -141,11 +142,16 @@ def committed_split_path(dataset: str) -> Path | None:
 
 def make_utkface_split(manifest: pd.DataFrame, seed: int = UTKFACE_SEED) -> pd.DataFrame:
     """``file, split`` for UTKFace: 70/10/20 train/val/test, stratified by life stage x gender,
-    duplicate copies (same ``content_hash``) kept on one side. Needs the ``content_hash`` column."""
-    if "content_hash" not in manifest:
-        raise ValueError("make_utkface_split needs content hashes: read(root, with_hashes=True)")
+    byte copies (same ``content_hash``) and near-duplicates (same ``near_duplicate_group``,
+    ``data/near_duplicates.py``) kept on one side. Needs both columns."""
+    from agegender_tf.data.near_duplicates import GROUP_COLUMN
+
+    missing = [c for c in ("content_hash", GROUP_COLUMN) if c not in manifest]
+    if missing:
+        raise ValueError(f"make_utkface_split needs the columns {missing}: audit.add_content_hashes and "
+                         "near_duplicates.add_near_duplicate_groups add them")
     frame = manifest.assign(life_stage=LIFE_STAGES.to_label(manifest["age"].to_numpy(dtype=float)))
-    stratify, group = ("life_stage", "gender"), ("content_hash",)
+    stratify, group = ("life_stage", "gender"), ("content_hash", GROUP_COLUMN)
     rest, test = stratified_holdout(frame, UTKFACE_FRACTIONS["test"], stratify, seed, group)
     val_share = UTKFACE_FRACTIONS["val"] / (1 - UTKFACE_FRACTIONS["test"])
     train, val = stratified_holdout(rest, val_share, stratify, seed, group)
@@ -183,6 +189,7 @@ def load_committed_split(manifest: pd.DataFrame, dataset: str, path: str | Path 
                       stacklevel=2)
     return result
 
+
 SPLIT_NAMES = ("train", "val", "test")
 
 
@@ -193,7 +200,7 @@ def split_manifest(manifest: pd.DataFrame, split: dict, dataset: str, binning: A
     ``{"kind": "committed"}``: the split file under ``data_manifests/<dataset>/`` (same test faces for
     every user). ``{"kind": "holdout", "test_size": 0.3, "val_size": 0.1}``: a seeded
     ``stratified_holdout`` (paper 003's 70:30) stratified by gender x ``binning`` class, duplicate
-    copies and subjects kept on one side, then ``val_size`` of the training part for validation,
+    copies, near-duplicates and subjects kept on one side, then ``val_size`` of the training part for validation,
     split the same way.
     """
     kind = split.get("kind", "committed")
@@ -203,8 +210,9 @@ def split_manifest(manifest: pd.DataFrame, split: dict, dataset: str, binning: A
     if kind != "holdout":
         raise ValueError(f"unknown split kind {kind!r} (committed or holdout)")
     from agegender_tf.data.audit import add_content_hashes
+    from agegender_tf.data.near_duplicates import add_near_duplicate_groups
 
-    frame = add_content_hashes(manifest)
+    frame = add_near_duplicate_groups(add_content_hashes(manifest), key="path")
     frame["stratum"] = frame["gender"].astype(str)
     if binning is not None:
         classes = np.asarray(binning.to_class(frame["age"].to_numpy(float)))
@@ -223,3 +231,33 @@ def limit_parts(parts: dict[str, pd.DataFrame], max_train: int | None, seed: int
     caps = {"train": int(max_train), "val": max(int(max_train) // 4, 16), "test": max(int(max_train) // 2, 32)}
     return {name: frame.sample(n=min(len(frame), caps[name]), random_state=seed).reset_index(drop=True)
             for name, frame in parts.items()}
+
+
+def leak_check(parts: dict[str, pd.DataFrame], workers: int | None = None) -> dict:
+    """Check that no subject, byte copy or near-duplicate photo spans two parts of a split.
+
+    Every pair of parts (train/val, train/test, val/test) is checked on the images themselves:
+    shared ``subject`` values, shared content hashes (SHA-1 of the file) and faces within
+    ``NEAR_DUPLICATE_DISTANCE`` bits of average hash. Returns ``{"ok", "max_distance",
+    "boundaries": {"train/test": {"subject": n, "content_hash": n, "near_duplicate": n, "examples": [...]}}}``
+    where each count is the number of faces of the second part that have a partner in the first.
+    """
+    from agegender_tf.data.audit import add_content_hashes
+    from agegender_tf.data.near_duplicates import NEAR_DUPLICATE_DISTANCE, cross_pairs, hash_images
+
+    hashed = {name: add_content_hashes(frame, workers) for name, frame in parts.items() if not frame.empty}
+    names = [name for name in SPLIT_NAMES if name in hashed]
+    perceptual = {name: hash_images(hashed[name]["path"], workers) for name in names}
+    boundaries = {}
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            a, b = hashed[first], hashed[second]
+            shared = check_no_leak(a, b, by=("subject", "content_hash"))
+            counts = {column: int(b[column].isin(values).sum()) if values else 0 for column, values in shared.items()}
+            near = cross_pairs(perceptual[second], perceptual[first])
+            counts["near_duplicate"] = int(len(np.unique(near[:, 0])))
+            counts["examples"] = [[Path(b["path"].iloc[j]).name, Path(a["path"].iloc[k]).name, int(d)]
+                                  for j, k, d in near[:5]]
+            boundaries[f"{first}/{second}"] = counts
+    ok = not any(v for counts in boundaries.values() for k, v in counts.items() if k != "examples")
+    return {"ok": ok, "max_distance": NEAR_DUPLICATE_DISTANCE, "boundaries": boundaries}

@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from agegender_tf.binning import AgeBinning, get_binning
+from agegender_tf.errors import SplitLeakError
 from agegender_tf.experiments import predictions, presets, report, rundir
 from agegender_tf.experiments.folds import run_fold_protocol
 from agegender_tf.experiments.predictions import TrainedNetwork
@@ -67,6 +68,10 @@ def load_data(preset: Preset, data_root: str | Path, seed: int) -> tuple[dict[st
     counts["split_sizes_before_limit"] = {name: int(len(frame)) for name, frame in parts.items()}
     parts = splits.limit_parts(parts, preset.max_train_images, seed)
     counts.update({name: int(len(frame)) for name, frame in parts.items()})
+    counts["leak_check"] = splits.leak_check(parts)
+    if not counts["leak_check"]["ok"]:
+        raise SplitLeakError(f"the {preset.dataset} split leaks across its parts (subjects, copies or near-duplicates): "
+                             f"{counts['leak_check']['boundaries']}")
     return parts, counts
 
 
