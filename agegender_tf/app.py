@@ -12,16 +12,19 @@ message in the page and the other files still run.
 from __future__ import annotations
 
 import argparse
-import io
 import sys
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFont
+
+from agegender_tf import faces
 
 MAX_UPLOAD_MB = 15  # larger uploads are refused with a message in the page
 DISPLAY_WIDTH = 1200  # the annotated photo is shown at most this wide
-DETECTORS = ("mtcnn", "haar")
+BOX_COLOUR = (255, 64, 0)
 TITLE = "Age and gender from face photos"
 CAPTION = ("The deployment of paper 003 (sec. 4.5): upload a photo; every face is detected, cropped "
            "and predicted; the page shows the photo and each class's probability.")
@@ -29,10 +32,12 @@ CAPTION = ("The deployment of paper 003 (sec. 4.5): upload a photo; every face i
 
 @dataclass
 class PhotoResult:
-    """What the page shows for one upload: the image and its faces, or the message saying why not."""
+    """What the page shows for one upload: a display copy of the photo (``scale`` times the file's
+    size) and its faces (boxes in the file's pixels), or the message saying why not."""
 
     name: str
     image: np.ndarray | None = None
+    scale: float = 1.0
     faces: list[dict] = field(default_factory=list)
     error: str | None = None
     warning: str | None = None
@@ -42,37 +47,32 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="agegender_tf/app.py", description="the agegender web app")
     parser.add_argument("--model", default=None,
                         help="run folder or .keras file with model_card.json beside it (default: the bundled model)")
-    parser.add_argument("--detector", default=DETECTORS[0], choices=DETECTORS, help="the default face detector")
+    parser.add_argument("--detector", default=faces.DETECTORS[0], choices=faces.DETECTORS,
+                        help="the default face detector")
     return parser.parse_args(argv)
 
 
-def decode_upload(name: str, data: bytes) -> np.ndarray:
-    """uint8 RGB array of an uploaded file; ValueError naming the file when it is not a usable image."""
-    if not data:
-        raise ValueError(f"{name}: empty file (0 bytes)")
-    if len(data) > MAX_UPLOAD_MB * 1024 * 1024:
-        raise ValueError(f"{name}: {len(data) / 2**20:.1f} MB is larger than the {MAX_UPLOAD_MB} MB limit")
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image = ImageOps.exif_transpose(image)  # phone photos: upright as the user sees them
-            return np.asarray(image.convert("RGB"))
-    except Image.DecompressionBombError as exc:
-        raise ValueError(f"{name}: too many pixels to decode safely ({exc})") from None
-    except (Image.UnidentifiedImageError, OSError, SyntaxError) as exc:
-        kind = "not an image" if isinstance(exc, Image.UnidentifiedImageError) else "corrupt or truncated image"
-        raise ValueError(f"{name}: {kind} ({type(exc).__name__})") from None
-
-
 def analyse_upload(name: str, data: bytes, predictor, detector: str, aligned: bool) -> PhotoResult:
-    """Decode and predict one upload; any failure becomes the result's one-line ``error``."""
+    """Predict one upload with ``predictor.predict_photo`` (which reads the file as ``agegender
+    predict`` does); any failure becomes the result's one-line ``error``, naming the upload."""
+    path = None
     try:
-        image = decode_upload(name, data)
-        faces = predictor.predict_photo(image, detector=detector, aligned=aligned)["faces"]
+        if len(data) > MAX_UPLOAD_MB * 1024 * 1024:
+            raise ValueError(f"{len(data) / 2**20:.1f} MB is larger than the {MAX_UPLOAD_MB} MB limit")
+        with tempfile.TemporaryDirectory(prefix="agegender-app-") as folder:
+            path = Path(folder) / (Path(name).name or "upload")
+            path.write_bytes(data)
+            found = predictor.predict_photo(path, detector=detector, aligned=aligned)["faces"]
+            width, _ = faces.image_size(path)
+            image = faces.load_rgb(path, max_side=DISPLAY_WIDTH)
     except Exception as exc:  # one bad upload must not stop the others nor show a traceback
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = str(exc).strip()
+        message = text.splitlines()[0] if text else type(exc).__name__
+        if path is not None:
+            message = message.replace(str(path), name)
         return PhotoResult(name, error=message if message.startswith(name) else f"{name}: {message}")
-    result = PhotoResult(name, image=image, faces=faces)
-    if not faces:
+    result = PhotoResult(name, image=image, scale=image.shape[1] / width, faces=found)
+    if not found:
         result.warning = (f"{name}: no face found by the {detector} detector; try the other detector, "
                           "or tick 'already-cropped face' for a single aligned face")
     return result
@@ -85,29 +85,31 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
-def annotate(image: np.ndarray, faces: list[dict]) -> Image.Image:
-    """The photo, shrunk to ``DISPLAY_WIDTH``, with each face's box and number drawn."""
+def annotate(image: np.ndarray, found: list[dict], scale: float = 1.0) -> Image.Image:
+    """The photo, shrunk to at most ``DISPLAY_WIDTH``, with each face's box and number drawn
+    (``scale``: the image's size over the file's, in which the boxes are given)."""
     photo = Image.fromarray(image)
-    scale = min(1.0, DISPLAY_WIDTH / photo.width)
-    if scale < 1.0:
-        photo = photo.resize((round(photo.width * scale), round(photo.height * scale)))
+    shrink = min(1.0, DISPLAY_WIDTH / photo.width)
+    if shrink < 1.0:
+        photo = photo.resize((round(photo.width * shrink), round(photo.height * shrink)))
     draw = ImageDraw.Draw(photo)
     line = max(2, round(min(photo.size) / 150))
     font = _font(max(14, round(min(photo.size) / 18)))
-    for number, face in enumerate(faces, start=1):
-        x, y, w, h = (v * scale for v in face["box"])
-        draw.rectangle((x, y, x + w, y + h), outline=(255, 64, 0), width=line)
+    for number, face in enumerate(found, start=1):
+        x, y, w, h = (v * scale * shrink for v in face["box"])
+        draw.rectangle((x, y, x + w, y + h), outline=BOX_COLOUR, width=line)
         label = str(number)
         left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
         tag_y = y - (bottom - top) - 2 * line if y > (bottom - top) + 2 * line else y
-        draw.rectangle((x, tag_y, x + right - left + 2 * line, tag_y + bottom - top + 2 * line), fill=(255, 64, 0))
+        draw.rectangle((x, tag_y, x + right - left + 2 * line, tag_y + bottom - top + 2 * line), fill=BOX_COLOUR)
         draw.text((x + line - left, tag_y + line - top), label, fill=(255, 255, 255), font=font)
     return photo
 
 
-def face_crop(image: np.ndarray, box) -> np.ndarray:
-    x, y, w, h = (int(v) for v in box)
-    return image[max(0, y):y + h, max(0, x):x + w]
+def face_crop(image: np.ndarray, box, scale: float = 1.0) -> np.ndarray:
+    """The face ``box`` (file pixels) cut from the display copy ``image``."""
+    x, y, w, h = (int(round(v * scale)) for v in box)
+    return image[max(0, y):y + max(1, h), max(0, x):x + max(1, w)]
 
 
 def face_summary(number: int, face: dict) -> str:
@@ -128,10 +130,12 @@ def _probability_chart(st, title: str, probabilities: dict) -> None:
     import pandas as pd
 
     frame = pd.DataFrame({"class": list(probabilities), "probability": [float(p) for p in probabilities.values()]})
-    chart = alt.Chart(frame, title=title, height=28 * len(frame)).mark_bar().encode(
+    bars = alt.Chart(frame).mark_bar().encode(
         x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", title=None)),
         y=alt.Y("class:N", sort=None, title=None),
         tooltip=["class", alt.Tooltip("probability:Q", format=".1%")])
+    values = bars.mark_text(align="left", dx=3).encode(text=alt.Text("probability:Q", format=".0%"))
+    chart = (bars + values).properties(title=title, height=alt.Step(24))
     st.altair_chart(chart, width="stretch")
 
 
@@ -142,19 +146,19 @@ def show_result(st, result: PhotoResult) -> None:
         return
     if result.warning:
         st.warning(result.warning)
-    st.image(annotate(result.image, result.faces),
+    st.image(annotate(result.image, result.faces, result.scale),
              caption=f"{len(result.faces)} face{'s' if len(result.faces) != 1 else ''} found")
     for number, face in enumerate(result.faces, start=1):
         st.markdown(f"**{face_summary(number, face)}**")
         crop_column, gender_column, age_column = st.columns([1, 2, 3])
-        crop_column.image(face_crop(result.image, face["box"]), width=96)
+        crop_column.image(face_crop(result.image, face["box"], result.scale), width=96)
+        if face.get("age") is not None:
+            crop_column.metric("age (years)", f"{face['age']:.0f}")
         with gender_column:
             _probability_chart(st, "gender", face["gender"]["p"])
-        with age_column:
-            if "age_group" in face:
+        if "age_group" in face:
+            with age_column:
                 _probability_chart(st, f"age group ({face['age_group'].get('binning', '')})", face["age_group"]["p"])
-            if face.get("age") is not None:
-                st.caption(f"predicted age: {face['age']:.1f} years")
 
 
 def main(argv: list[str]) -> None:
@@ -178,7 +182,7 @@ def main(argv: list[str]) -> None:
         return
 
     with st.sidebar:
-        detector = st.radio("Face detector", DETECTORS, index=DETECTORS.index(args.detector),
+        detector = st.radio("Face detector", faces.DETECTORS, index=faces.DETECTORS.index(args.detector),
                             help="mtcnn: stronger; haar: OpenCV's Haar cascade, as in paper 003")
         aligned = st.checkbox("already-cropped face", help="treat each photo as one aligned face (UTKFace, Adience)")
         with st.expander("Model card"):
