@@ -52,6 +52,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def analyse_upload(name: str, data: bytes, predictor, detector: str, aligned: bool) -> PhotoResult:
     """Predict one upload with ``predictor.predict_photo`` (which reads the file as ``agegender
     predict`` does); any failure becomes the result's one-line ``error``, naming the upload."""
@@ -66,8 +71,7 @@ def analyse_upload(name: str, data: bytes, predictor, detector: str, aligned: bo
             width, _ = faces.image_size(path)
             image = faces.load_rgb(path, max_side=DISPLAY_WIDTH)
     except Exception as exc:  # one bad upload must not stop the others nor show a traceback
-        text = str(exc).strip()
-        message = text.splitlines()[0] if text else type(exc).__name__
+        message = first_line(exc)
         if path is not None:
             message = message.replace(str(path), name)
         return PhotoResult(name, error=message if message.startswith(name) else f"{name}: {message}")
@@ -76,13 +80,6 @@ def analyse_upload(name: str, data: bytes, predictor, detector: str, aligned: bo
         result.warning = (f"{name}: no face found by the {detector} detector; try the other detector, "
                           "or tick 'already-cropped face' for a single aligned face")
     return result
-
-
-def _font(size: int):
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow without scalable default font
-        return ImageFont.load_default()
 
 
 def annotate(image: np.ndarray, found: list[dict], scale: float = 1.0) -> Image.Image:
@@ -94,7 +91,7 @@ def annotate(image: np.ndarray, found: list[dict], scale: float = 1.0) -> Image.
         photo = photo.resize((round(photo.width * shrink), round(photo.height * shrink)))
     draw = ImageDraw.Draw(photo)
     line = max(2, round(min(photo.size) / 150))
-    font = _font(max(14, round(min(photo.size) / 18)))
+    font = ImageFont.load_default(size=max(14, round(min(photo.size) / 18)))
     for number, face in enumerate(found, start=1):
         x, y, w, h = (v * scale * shrink for v in face["box"])
         draw.rectangle((x, y, x + w, y + h), outline=BOX_COLOUR, width=line)
@@ -178,7 +175,7 @@ def main(argv: list[str]) -> None:
     try:
         predictor = load_predictor(args.model)
     except Exception as exc:  # a wrong --model: say so in the page, no traceback
-        st.error(f"cannot load model {args.model or '(bundled)'}: {str(exc).strip().splitlines()[0]}")
+        st.error(f"cannot load the model: {first_line(exc)}")
         return
 
     with st.sidebar:
