@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from agegender_tf.errors import UsageError
+
 APP_SCRIPT = Path(__file__).with_name("app.py")
 
 
@@ -38,11 +40,9 @@ def streamlit_command(model: str | None, port: int, address: str = "localhost", 
 
 def _app(args) -> int:
     if importlib.util.find_spec("streamlit") is None:
-        print("the web app needs streamlit: pip install 'streamlit>=1.53,<2'", file=sys.stderr)
-        return 2
+        raise UsageError("the web app needs streamlit: pip install 'streamlit>=1.53,<2'")
     if args.model is not None and not Path(args.model).exists():
-        print(f"{args.model}: no such model file or run folder", file=sys.stderr)
-        return 2
+        raise UsageError(f"{args.model}: no such model file or run folder")
     print(f"serving the app at http://{args.address}:{args.port} (Ctrl+C stops it)", flush=True)
     try:
         return subprocess.call(streamlit_command(args.model, args.port, args.address, args.detector))
