@@ -1,18 +1,34 @@
-"""Face detection with OpenCV's Haar cascade (seed 003 sec. 2 and 4, [4]: Viola-Jones), crop with
-a margin, optional eye-based alignment. The cascades ship inside opencv (``cv2.data``).
+"""Faces in photos: load any image file or array as RGB, detect faces, crop them as in training.
+
+Detectors: OpenCV's Haar cascade (paper 003 sec. 2 and 4, [4]: Viola-Jones; the cascades ship inside
+opencv, ``cv2.data``) and MTCNN (the ``mtcnn`` package for TensorFlow, whose wheel ships its three
+networks' weights). A large photo is detected on a copy whose longest side is ``DETECT_SIDE`` and
+the boxes are mapped back, so no photo size is refused and memory stays bounded. ``training_crop``
+cuts a detected face with the framing of the training faces (``TRAINING_FRAMING``), so a face from
+a photo looks like the aligned crops a model was trained on.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 FACE_CASCADE = "haarcascade_frontalface_default.xml"
 EYE_CASCADE = "haarcascade_eye.xml"
+DETECTORS = ("mtcnn", "haar")
+# Faces are detected on a copy of the photo no larger than this (longest side, pixels).
+DETECT_SIDE = 1600
+# Larger photos are refused (OpenCV's own default limit, 2**30 pixels); PIL would refuse at 179 Mpx.
+MAX_PIXELS = 1 << 30
+# Border added around a photo before detecting (fraction of its size, edge pixels repeated), so a
+# tightly cropped face (UTKFace, Adience) still fits the detector's window with some context.
+DETECT_PAD = {"haar": 0.25, "mtcnn": 0.0}
 
 
 class FaceNotFound(LookupError):
@@ -25,12 +41,164 @@ class FaceBox:
     y: int
     width: int
     height: int
+    score: float | None = None  # detector confidence (MTCNN); None for Haar
 
     @property
     def area(self) -> int:
         return self.width * self.height
 
+    def scaled(self, sx: float, sy: float) -> FaceBox:
+        return FaceBox(int(round(self.x * sx)), int(round(self.y * sy)), max(1, int(round(self.width * sx))),
+                       max(1, int(round(self.height * sy))), self.score)
 
+
+@dataclass(frozen=True)
+class Framing:
+    """Where a training face sits around a detector's box: the square crop has side
+    ``max(w, h) * (1 + 2 * margin)`` and its centre lies ``shift * max(w, h)`` below the box centre."""
+
+    margin: float
+    shift: float = 0.0
+    faces: int = 0  # how many training faces the median was taken over
+
+    def to_dict(self) -> dict:
+        return {"margin": self.margin, "shift": self.shift, "faces": self.faces}
+
+
+# Medians over the first 200 faces (sorted by file name) of each dataset, measured with
+# ``python -m agegender_tf.bench framing --root $AGEGENDER_DATA/<dataset> --faces 200`` (detection on
+# the padded face, boxes not clipped). tests/test_faces.py re-measures a sample against these values.
+TRAINING_FRAMING: dict[str, dict[str, Framing]] = {
+    "utkface": {"haar": Framing(-0.019, 0.074, 194), "mtcnn": Framing(-0.061, 0.088, 199)},
+}
+
+
+# ------------------------------------------------------------------------------------------ loading
+_PIL_LIMIT = threading.Lock()
+
+
+def _open(path: Path) -> Image.Image:
+    """``Image.open`` with PIL's decompression-bomb limit raised to ``MAX_PIXELS`` (a 12000x9000 photo
+    is 108 Mpx: PIL warns above 89 Mpx and refuses above 179 Mpx)."""
+    with _PIL_LIMIT:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2  # PIL warns above the limit, refuses above twice it
+        try:
+            return Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def image_size(path) -> tuple[int, int]:
+    """(width, height) of an image file as shown (EXIF orientation applied), from its header."""
+    path = Path(path)
+    try:
+        with _open(path) as image:
+            width, height = image.size
+            if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # rotated by 90 or 270 degrees
+                width, height = height, width
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"{path}: {_problem(path, exc)}") from None
+    return width, height
+
+
+def _problem(path: Path, exc: Exception) -> str:
+    if not path.exists():
+        return "file not found"
+    if path.is_dir():
+        return "is a folder, not an image"
+    if path.stat().st_size == 0:
+        return "empty file (0 bytes)"
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image (unknown format)"
+    if isinstance(exc, Image.DecompressionBombError):
+        return f"too large ({exc})"
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"corrupt or cut-short image ({text})"
+
+
+def load_rgb(path, max_side: int | None = None) -> np.ndarray:
+    """uint8 RGB array of the image file ``path``; ValueError naming the file when it cannot be used.
+
+    The whole file is decoded (a cut-short JPEG is refused, not grey-filled); grayscale, palette,
+    CMYK and 16-bit images convert to RGB, transparency is laid on white, an animation gives its
+    first frame, EXIF orientation is applied. ``max_side``: a JPEG larger than that is decoded at a
+    reduced DCT scale (1/2, 1/4 or 1/8) whose longest side is still at least ``max_side``.
+    """
+    path = Path(path)
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is on: cut-short images would load grey-filled")
+    try:
+        with _open(path) as image:
+            if max_side and image.format == "JPEG" and max(image.size) > max_side:
+                ratio = max_side / max(image.size)
+                image.draft("RGB", (int(np.ceil(image.size[0] * ratio)), int(np.ceil(image.size[1] * ratio))))
+            image.load()
+            if image.getexif().get(0x0112, 1) != 1:  # EXIF orientation: show it as viewers do
+                image = ImageOps.exif_transpose(image)
+            return _pil_to_rgb(image)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"{path}: {_problem(path, exc)}") from None
+
+
+def _pil_to_rgb(image: Image.Image) -> np.ndarray:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        values = np.asarray(image, dtype=np.float64)
+        scale = 257.0 if values.max(initial=0) > 255 else 1.0
+        return as_rgb_uint8(np.clip(np.rint(values / scale), 0, 255).astype(np.uint8))
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return np.asarray(image)
+
+
+def as_rgb_uint8(image, name: str = "image") -> np.ndarray:
+    """``image`` as uint8 RGB [H, W, 3]: uint8 or float 0..1 arrays, grayscale (2-D or one channel),
+    RGB or RGBA (alpha laid on white). Anything else is a ValueError saying why."""
+    array = np.asarray(image)
+    if array.size == 0 or array.ndim < 2:
+        raise ValueError(f"{name}: empty image array (shape {array.shape})")
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
+        raise ValueError(f"{name}: expected an image [H, W], [H, W, 1], [H, W, 3] or [H, W, 4], "
+                         f"got shape {array.shape}")
+    if array.dtype == np.bool_:
+        raise ValueError(f"{name}: boolean array, not an image")
+    if np.issubdtype(array.dtype, np.floating):
+        if np.isnan(array).any():
+            raise ValueError(f"{name}: float image holds NaN values")
+        low, high = float(array.min()), float(array.max())
+        if low < 0.0 or high > 1.0:
+            raise ValueError(f"{name}: float image values must lie in 0..1 (got {low:.3g}..{high:.3g}); "
+                             "pass uint8 for 0..255")
+        array = np.rint(array * 255.0).astype(np.uint8)
+    elif array.dtype != np.uint8:
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high > 255:
+            raise ValueError(f"{name}: integer image values must lie in 0..255 "
+                             f"(got {low}..{high}, dtype {array.dtype})")
+        array = array.astype(np.uint8)
+    if array.shape[2] == 1:
+        return np.repeat(array, 3, axis=2)
+    if array.shape[2] == 4:
+        alpha = array[..., 3:].astype(np.float32) / 255.0
+        return np.rint(array[..., :3] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+    return array
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim == 2:
+        return image.astype(np.uint8)
+    return cv2.cvtColor(image.astype(np.uint8), cv2.COLOR_RGB2GRAY)
+
+
+# ---------------------------------------------------------------------------------------- detection
 @lru_cache(maxsize=None)
 def _cascade(name: str):
     if not hasattr(cv2, "CascadeClassifier"):
@@ -43,44 +211,87 @@ def _cascade(name: str):
     return cascade
 
 
-def load_rgb(path) -> np.ndarray:
-    """uint8 RGB image of ``path``; ValueError naming the file when it cannot be read."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"{path}: cannot read image (missing, empty or corrupt)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+@lru_cache(maxsize=1)
+def _mtcnn():
+    try:
+        from mtcnn import MTCNN
+    except ImportError:
+        raise ImportError("the mtcnn detector needs the mtcnn package (pip install 'mtcnn>=1,<2' lz4); "
+                          "or use --detector haar") from None
+    return MTCNN()
 
 
-def _gray(image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image)
-    if image.ndim == 2:
-        return image.astype(np.uint8)
-    return cv2.cvtColor(image.astype(np.uint8), cv2.COLOR_RGB2GRAY)
+def require_detector(detector: str) -> None:
+    """Load ``detector`` now: ValueError for an unknown name, ImportError saying what to install."""
+    if detector not in DETECTORS:
+        raise ValueError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
+    _mtcnn() if detector == "mtcnn" else _cascade(FACE_CASCADE)
 
 
-def detect_faces(image, scale_factor: float = 1.1, min_neighbors: int = 5, min_size: int = 30,
-                 pad: float = 0.25) -> list[FaceBox]:
-    """Faces in an RGB image (array or path), largest first, clipped to the image; [] when none.
+def _detect_raw(image: np.ndarray, detector: str, pad: float, **options) -> list[FaceBox]:
+    """Boxes in ``image`` coordinates, not clipped (a box may reach into the padding)."""
+    py, px = int(image.shape[0] * pad), int(image.shape[1] * pad)
+    if detector == "haar":
+        gray = cv2.equalizeHist(_gray(image))
+        padded = cv2.copyMakeBorder(gray, py, py, px, px, cv2.BORDER_REPLICATE) if pad else gray
+        settings = {"scaleFactor": options.pop("scale_factor", 1.1), "minNeighbors": options.pop("min_neighbors", 5)}
+        size = options.pop("min_size", 30)
+        if options:
+            raise TypeError(f"unknown Haar options {sorted(options)}")
+        found = _cascade(FACE_CASCADE).detectMultiScale(padded, minSize=(size, size), **settings)
+        return [FaceBox(int(x) - px, int(y) - py, int(w), int(h)) for x, y, w, h in (found if len(found) else [])]
+    if detector == "mtcnn":
+        padded = cv2.copyMakeBorder(image, py, py, px, px, cv2.BORDER_REPLICATE) if pad else image
+        found = _mtcnn().detect_faces(np.ascontiguousarray(padded), fit_to_image=False, **options)
+        return [FaceBox(int(round(f["box"][0])) - px, int(round(f["box"][1])) - py, int(round(f["box"][2])),
+                        int(round(f["box"][3])), float(f["confidence"])) for f in found]
+    raise ValueError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
 
-    ``pad`` adds a border (fraction of the size, edge pixels repeated) before detecting, so a
-    tightly cropped face (UTKFace, Adience crops) still fits the cascade's window with context.
+
+def _downscaled(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    scale = min(1.0, max_side / max(image.shape[:2]))
+    if scale == 1.0:
+        return image, 1.0
+    size = (max(1, int(round(image.shape[1] * scale))), max(1, int(round(image.shape[0] * scale))))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
+
+
+def detect_faces(image, detector: str = "haar", max_side: int = DETECT_SIDE, pad: float | None = None,
+                 clip: bool = True, **options) -> list[FaceBox]:
+    """Faces in an RGB image (array or path), largest first, in the image's own pixels; [] when none.
+
+    Detection runs on a copy no larger than ``max_side`` (a path is decoded straight at a reduced
+    scale), and the boxes are scaled back. ``pad``: border added before detecting (default
+    ``DETECT_PAD[detector]``). ``clip=False`` keeps boxes that reach past the image edge.
+    ``options`` go to the detector (Haar: ``scale_factor``, ``min_neighbors``, ``min_size``;
+    MTCNN: ``min_face_size``, ``threshold_onet`` ...).
     """
-    if not isinstance(image, np.ndarray):
-        image = load_rgb(image)
-    gray = cv2.equalizeHist(_gray(image))
-    py, px = int(gray.shape[0] * pad), int(gray.shape[1] * pad)
-    padded = cv2.copyMakeBorder(gray, py, py, px, px, cv2.BORDER_REPLICATE)
-    found = _cascade(FACE_CASCADE).detectMultiScale(
-        padded, scaleFactor=scale_factor, minNeighbors=min_neighbors, minSize=(min_size, min_size))
-    boxes = []
-    for x, y, w, h in (found if len(found) else []):
-        left, top = max(0, int(x) - px), max(0, int(y) - py)
-        right, bottom = min(gray.shape[1], int(x + w) - px), min(gray.shape[0], int(y + h) - py)
-        if right > left and bottom > top:
-            boxes.append(FaceBox(left, top, right - left, bottom - top))
+    if detector not in DETECTORS:
+        raise ValueError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
+    if isinstance(image, np.ndarray):
+        image = as_rgb_uint8(image)
+        full_width, full_height = image.shape[1], image.shape[0]
+        small, _ = _downscaled(image, max_side)
+    else:
+        full_width, full_height = image_size(image)
+        small, _ = _downscaled(load_rgb(image, max_side=max_side), max_side)
+    sx, sy = full_width / small.shape[1], full_height / small.shape[0]
+    pad = DETECT_PAD[detector] if pad is None else pad
+    boxes = [box.scaled(sx, sy) for box in _detect_raw(small, detector, pad, **options)]
+    if clip:
+        boxes = [b for b in (_clip(box, full_width, full_height) for box in boxes) if b is not None]
     return sorted(boxes, key=lambda b: b.area, reverse=True)
 
 
+def _clip(box: FaceBox, width: int, height: int) -> FaceBox | None:
+    left, top = max(0, box.x), max(0, box.y)
+    right, bottom = min(width, box.x + box.width), min(height, box.y + box.height)
+    if right <= left or bottom <= top:
+        return None
+    return FaceBox(left, top, right - left, bottom - top, box.score)
+
+
+# -------------------------------------------------------------------------------------------- crops
 def crop_face(image: np.ndarray, box: FaceBox, margin: float = 0.2) -> np.ndarray:
     """The box grown by ``margin`` of its size on every side, clipped to the image."""
     dx, dy = int(round(box.width * margin)), int(round(box.height * margin))
@@ -90,6 +301,43 @@ def crop_face(image: np.ndarray, box: FaceBox, margin: float = 0.2) -> np.ndarra
     return image[top:bottom, left:right]
 
 
+def training_crop(image: np.ndarray, box: FaceBox, framing: Framing) -> np.ndarray:
+    """The square around ``box`` that ``framing`` says a training face covers; parts past the image
+    edge repeat the edge pixels (as the detection padding does), so the face keeps its place."""
+    side = max(box.width, box.height)
+    size = max(1, int(round(side * (1 + 2 * framing.margin))))
+    centre_x = box.x + box.width / 2
+    centre_y = box.y + box.height / 2 + framing.shift * side
+    left, top = int(round(centre_x - size / 2)), int(round(centre_y - size / 2))
+    height, width = image.shape[:2]
+    inside = image[max(0, top):min(height, top + size), max(0, left):min(width, left + size)]
+    if inside.size == 0:
+        raise ValueError(f"face box {box} lies outside the {width}x{height} image")
+    borders = (max(0, -top), max(0, top + size - height), max(0, -left), max(0, left + size - width))
+    if any(borders):
+        inside = cv2.copyMakeBorder(np.ascontiguousarray(inside), *borders, cv2.BORDER_REPLICATE)
+    return inside
+
+
+def measure_framing(paths, detector: str) -> Framing:
+    """Median ``Framing`` of aligned training faces (one face per file) for ``detector``: where the
+    whole image lies around the detected box. Files where nothing is found are left out."""
+    margins, shifts = [], []
+    for path in paths:
+        image = load_rgb(path)
+        boxes = detect_faces(image, detector, pad=0.25, clip=False)
+        if not boxes:
+            continue
+        box = boxes[0]
+        side = max(box.width, box.height)
+        margins.append((max(image.shape[:2]) / side - 1) / 2)
+        shifts.append((image.shape[0] / 2 - (box.y + box.height / 2)) / side)
+    if not margins:
+        raise FaceNotFound(f"{detector} found no face in any of the {len(list(paths))} files")
+    return Framing(round(float(np.median(margins)), 3), round(float(np.median(shifts)), 3), len(margins))
+
+
+# -------------------------------------------------------------------------------- alignment (Haar)
 def align_by_eyes(image: np.ndarray, box: FaceBox) -> tuple[np.ndarray, float | None]:
     """Rotate the image so the eyes in ``box`` lie level; (image, angle) or (image, None) when
     the eye cascade does not find two eyes in the upper half of the face."""
@@ -108,14 +356,15 @@ def align_by_eyes(image: np.ndarray, box: FaceBox) -> tuple[np.ndarray, float | 
     return aligned, angle
 
 
-def largest_face(image, margin: float = 0.2, align: bool = False, **detect_options) -> np.ndarray:
+def largest_face(image, margin: float = 0.2, align: bool = False, detector: str = "haar",
+                 **detect_options) -> np.ndarray:
     """Crop of the largest face; ``FaceNotFound`` (with the reason) when there is none."""
-    source = image if isinstance(image, np.ndarray) else load_rgb(image)
-    boxes = detect_faces(source, **detect_options)
+    source = as_rgb_uint8(image) if isinstance(image, np.ndarray) else load_rgb(image)
+    boxes = detect_faces(source, detector, **detect_options)
     if not boxes:
         where = "image" if isinstance(image, np.ndarray) else str(image)
-        raise FaceNotFound(f"{where}: Haar cascade {FACE_CASCADE} found no face "
-                           f"(options {detect_options or 'default'})")
+        name = f"Haar cascade {FACE_CASCADE}" if detector == "haar" else detector.upper()
+        raise FaceNotFound(f"{where}: {name} found no face (options {detect_options or 'default'})")
     if align:
         source, _ = align_by_eyes(source, boxes[0])
     return crop_face(source, boxes[0], margin)

@@ -32,17 +32,25 @@ def decode_file(path, load_size):
         lambda: tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8),
     )
     image.set_shape([None, None, 3])
+    return resize_to_load_size(image, load_size)
+
+
+def resize_to_load_size(image, load_size):
+    """uint8 RGB [H, W, 3], or a batch [N, H, W, 3] of one size, resized to ``load_size`` (H, W) as
+    training loads it (``agegender_tf.predict`` resizes face crops with it too)."""
     shape = tf.shape(image)
+    height, width = shape[-3], shape[-2]
+
     def resize(antialias):
         # PIL's bilinear (the generator's) filters when shrinking; TF's antialias kernel matches it
         # but is ~10x slower, so growing images (UTKFace 200 -> 224) take the plain bilinear path.
         resized = tf.image.resize(image, load_size, method="bilinear", antialias=antialias)
         return tf.saturate_cast(resized + 0.5, tf.uint8)  # round half up, as PIL does
 
-    same = tf.logical_and(tf.equal(shape[0], load_size[0]), tf.equal(shape[1], load_size[1]))
-    shrinks = tf.logical_or(shape[0] > load_size[0], shape[1] > load_size[1])
+    same = tf.logical_and(tf.equal(height, load_size[0]), tf.equal(width, load_size[1]))
+    shrinks = tf.logical_or(height > load_size[0], width > load_size[1])
     resized = tf.cond(same, lambda: image, lambda: tf.cond(shrinks, lambda: resize(True), lambda: resize(False)))
-    resized.set_shape([load_size[0], load_size[1], 3])
+    resized.set_shape(image.shape[:-3].concatenate([load_size[0], load_size[1], 3]))
     return resized
 
 

@@ -1,0 +1,141 @@
+"""Export a trained model for serving: SavedModel, TFLite (float32 or dynamic-range quantized), ONNX.
+
+The exported graph is the predictor's own ``Predictor.model_input_to_outputs``: its input is
+``image``, float32 RGB in 0..255 of shape [N, load_h, load_w, 3] (the model card's ``load_size``),
+and it does the centre crop, the value mapping (``preprocessing``) and the network, returning one
+output per head (``gender``, ``age_group``: class probabilities in the card's label order; ``age``:
+years). Only the resize of a face crop to ``load_size`` stays outside (crops come in any size); do
+it with bilinear filtering (antialiased when shrinking), as ``Predictor.load_sized`` does.
+Each export writes the model card beside it (``<out>/model_card.json`` for a SavedModel folder,
+``<out>.model_card.json`` for a file), with an ``export`` entry describing the input.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from agegender_tf.errors import UsageError
+
+FORMATS = ("savedmodel", "tflite", "onnx")
+ONNX_OPSET = 17
+
+
+class ExportUnavailable(UsageError):
+    """The format needs a package that is not installed (one line saying which)."""
+
+
+def _serving_function(predictor):
+    import tensorflow as tf
+
+    height, width = predictor.load_size
+    spec = tf.TensorSpec([None, height, width, 3], tf.float32, name="image")
+    return tf.function(lambda image: predictor.model_input_to_outputs(image), input_signature=[spec]), spec
+
+
+def card_path(out: Path, fmt: str) -> Path:
+    out = Path(out)
+    return out / "model_card.json" if fmt == "savedmodel" else out.with_name(out.name + ".model_card.json")
+
+
+def _write_card(predictor, out: Path, fmt: str, quantize: str | None) -> Path:
+    card = dict(predictor.card)
+    card["export"] = {
+        "format": fmt,
+        "quantize": quantize,
+        "input": {"name": "image", "dtype": "float32", "shape": [None, *predictor.load_size, 3],
+                  "values": "RGB 0..255, face crop resized to load_size (bilinear, antialiased when shrinking)"},
+        "outputs": {task: ("years [N]" if predictor.card["heads"][task].get("kind") == "regression"
+                           else "probabilities [N, classes] in heads[task].labels order") for task in predictor.tasks},
+        "source": predictor.source,
+    }
+    path = card_path(out, fmt)
+    path.write_text(json.dumps(card, indent=2) + "\n")
+    return path
+
+
+def _save_savedmodel(predictor, folder: Path) -> None:
+    """Keras' ``ExportArchive`` (what ``model.export`` uses) with the predictor's graph as endpoint; a
+    hand-made ``tf.Module`` converts to a TFLite file whose variables the interpreter cannot read."""
+    import keras
+
+    serve, spec = _serving_function(predictor)
+    archive = keras.export.ExportArchive()
+    archive.track(predictor.network)
+    archive.add_endpoint("serving_default", serve, input_signature=[spec])
+    archive.write_out(str(folder), verbose=False)
+
+
+def export(predictor, fmt: str, out, quantize: str | None = None) -> Path:
+    """Write ``predictor``'s model to ``out`` in ``fmt``; return the path written."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if quantize not in (None, "dynamic"):
+        raise UsageError(f"unknown quantization {quantize!r}; only 'dynamic' (TFLite) is offered")
+    if quantize and fmt != "tflite":
+        raise UsageError("--quantize dynamic applies to --format tflite only")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "savedmodel":
+        if out.is_file() or (out.is_dir() and any(out.iterdir())):
+            raise UsageError(f"{out} exists and is not empty; choose a new --out")
+        _save_savedmodel(predictor, out)
+    elif fmt == "tflite":
+        import tensorflow as tf
+
+        with tempfile.TemporaryDirectory() as folder:
+            _save_savedmodel(predictor, Path(folder) / "saved")
+            converter = tf.lite.TFLiteConverter.from_saved_model(str(Path(folder) / "saved"))
+            if quantize == "dynamic":
+                converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            out.write_bytes(converter.convert())
+    else:
+        try:
+            import tf2onnx
+        except ImportError:
+            raise ExportUnavailable("ONNX export needs tf2onnx and onnx "
+                                    "(pip install tf2onnx onnx onnxruntime)") from None
+        serve, spec = _serving_function(predictor)
+        tf2onnx.convert.from_function(serve, input_signature=[spec], opset=ONNX_OPSET, output_path=str(out))
+    _write_card(predictor, out, fmt, quantize)
+    return out
+
+
+def load_exported(path, fmt: str):
+    """A function float32 [N, load_h, load_w, 3] -> {task: array} running the exported model
+    (TensorFlow's SavedModel loader, the TFLite interpreter, or onnxruntime)."""
+    path = Path(path)
+    if fmt == "savedmodel":
+        import tensorflow as tf
+
+        serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+        return lambda images: {k: v.numpy() for k, v in serve(image=tf.constant(images, tf.float32)).items()}
+    if fmt == "tflite":
+        try:  # LiteRT, the TFLite interpreter's successor; tf.lite.Interpreter is deprecated in TF 2.21
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            import tensorflow as tf
+
+            Interpreter = tf.lite.Interpreter
+        interpreter = Interpreter(model_path=str(path))
+        runner = interpreter.get_signature_runner("serving_default")
+        return lambda images: {k: np.asarray(v) for k, v in runner(image=np.asarray(images, np.float32)).items()}
+    if fmt == "onnx":
+        try:
+            import onnxruntime
+        except ImportError:
+            raise ExportUnavailable("running an ONNX model needs onnxruntime (pip install onnxruntime)") from None
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        input_name = session.get_inputs()[0].name
+        names = [o.name for o in session.get_outputs()]
+
+        def run(images):
+            values = session.run(names, {input_name: np.asarray(images, np.float32)})
+            return dict(zip(names, values))
+
+        return run
+    raise UsageError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+

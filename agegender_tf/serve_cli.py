@@ -1,0 +1,179 @@
+"""``agegender predict`` and ``agegender export`` (using a trained model; ``agegender_tf.predict``).
+
+``predict`` exit status: 0 when every file was read (photos without a face included), 1 when any
+file could not be used (each named on stderr in one line; the others still run), 2 for a usage
+error (unknown option, missing or unreadable model).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from agegender_tf.errors import UsageError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def add_commands(subparsers) -> None:
+    predict = subparsers.add_parser(
+        "predict", help="gender and age of every face in photos (or of aligned face crops)",
+        description="Predict gender and age of the faces in image files or folders of them. Bad files are "
+                    "named on stderr and skipped; the exit status is 1 if any file failed.")
+    predict.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
+    predict.add_argument("--model", default=None, help="run folder, network folder or .keras file with its "
+                                                       "model_card.json beside it (default: the bundled model)")
+    predict.add_argument("--json", action="store_true", help="print one JSON object per image (JSON lines)")
+    predict.add_argument("--annotate", metavar="OUT_DIR", help="write each photo with boxes and labels drawn")
+    predict.add_argument("--aligned", action="store_true", help="each image is one already-cropped face")
+    predict.add_argument("--batch-size", type=int, default=64, help="faces per network call (default 64)")
+    predict.add_argument("--detector", default="mtcnn", choices=("mtcnn", "haar"),
+                         help="face detector for photos (default mtcnn; haar is paper 003's)")
+    predict.set_defaults(func=_predict, uses_tensorflow=True)
+
+    export = subparsers.add_parser("export", help="export a trained model as SavedModel, TFLite or ONNX")
+    export.add_argument("--model", default=None, help="as for predict (default: the bundled model)")
+    export.add_argument("--format", required=True, choices=("savedmodel", "tflite", "onnx"))
+    export.add_argument("--out", required=True, help="output folder (savedmodel) or file")
+    export.add_argument("--quantize", choices=("dynamic",), default=None,
+                        help="TFLite only: dynamic-range quantized weights")
+    export.set_defaults(func=_export, uses_tensorflow=True)
+
+
+def expand_paths(paths) -> tuple[list[Path], list[str]]:
+    """(image files, one-line problems): folders expand to their image files, sorted."""
+    files, problems = [], []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                problems.append(f"{path}: folder holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            problems.append(f"{path}: file not found")
+    return files, problems
+
+
+def rounded(result: dict) -> dict:
+    """A photo result with probabilities to 4 decimals and ages to 1 (for printing)."""
+    faces = []
+    for face in result["faces"]:
+        face = dict(face)
+        for task, value in face.items():
+            if isinstance(value, dict) and "p" in value:
+                face[task] = {**value, "p": {k: round(p, 4) for k, p in value["p"].items()}}
+        if "age" in face:
+            face["age"] = round(face["age"], 1)
+        faces.append(face)
+    return {**result, "faces": faces}
+
+
+def _summary(face: dict, task: str) -> str:
+    value = face.get(task)
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return f"{value['label']} {value['p'][value['label']]:.2f}"
+
+
+def _print_table_header(tasks) -> None:
+    print(f"{'file':<40} {'face':>4}  {'box [x, y, w, h]':<22}" + "".join(f"{t:<20}" for t in tasks))
+
+
+def _print_table_rows(result: dict, tasks) -> None:
+    name = result["file"] if len(result["file"]) <= 40 else "..." + result["file"][-37:]
+    if not result["faces"]:
+        print(f"{name:<40} {'-':>4}  no face found")
+    for number, face in enumerate(result["faces"], 1):
+        box = "[" + ", ".join(str(v) for v in face["box"]) + "]"
+        print(f"{name:<40} {number:>4}  {box:<22}" + "".join(f"{_summary(face, t):<20}" for t in tasks))
+
+
+def annotate(path, result: dict, out_dir, used: set) -> Path:
+    """Write the photo at ``path`` with each face boxed, numbered and labelled into ``out_dir``."""
+    import cv2
+
+    from agegender_tf import faces
+    from agegender_tf.predict import PHOTO_SIDE
+
+    image = faces.load_rgb(path, max_side=PHOTO_SIDE).copy()
+    width, _ = faces.image_size(path)
+    scale = image.shape[1] / width
+    thickness = max(1, round(max(image.shape[:2]) / 400))
+    for number, face in enumerate(result["faces"], 1):
+        x, y, w, h = (int(round(v * scale)) for v in face["box"])
+        cv2.rectangle(image, (x, y), (x + w, y + h), (255, 200, 0), thickness)
+        parts = [str(number)]
+        if "gender" in face:
+            parts.append(face["gender"]["label"])
+        if "age" in face:
+            parts.append(f"{face['age']:.0f}y")
+        elif "age_group" in face:
+            parts.append(face["age_group"]["label"])
+        text = " ".join(parts)
+        font = max(0.4, thickness * 0.5)
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, thickness)
+        top = max(0, y - th - base - 2)
+        cv2.rectangle(image, (x, top), (x + tw + 2, top + th + base + 2), (255, 200, 0), -1)
+        cv2.putText(image, text, (x + 1, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, font, (0, 0, 0), thickness,
+                    cv2.LINE_AA)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{Path(path).stem}.jpg"
+    count = 1
+    while target in used:
+        count += 1
+        target = out_dir / f"{Path(path).stem}_{count}.jpg"
+    used.add(target)
+    cv2.imwrite(str(target), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    return target
+
+
+def _predict(args) -> int:
+    from agegender_tf import predict
+
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
+    predictor = predict.load(args.model, batch_size=args.batch_size)
+    if not args.aligned and args.detector == "mtcnn":
+        from agegender_tf import faces
+
+        try:
+            faces.require_detector("mtcnn")
+        except ImportError as exc:
+            raise UsageError(str(exc)) from None
+    files, problems = expand_paths(args.paths)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr, flush=True)
+    failed = bool(problems)
+    if not args.json and files:
+        _print_table_header(predictor.tasks)
+    used: set = set()
+    for path, result, error in predictor.predict_files(files, aligned=args.aligned, detector=args.detector):
+        if error:
+            failed = True
+            print(f"error: {error}", file=sys.stderr, flush=True)
+            continue
+        shown = rounded(result)
+        if args.json:
+            print(json.dumps(shown), flush=True)
+        else:
+            _print_table_rows(shown, predictor.tasks)
+        if args.annotate:
+            annotate(path, result, args.annotate, used)
+    return 1 if failed else 0
+
+
+def _export(args) -> int:
+    from agegender_tf import export, predict
+
+    predictor = predict.load(args.model)
+    path = export.export(predictor, args.format, args.out, args.quantize)
+    print(json.dumps({"out": str(path), "card": str(export.card_path(path, args.format)), "format": args.format,
+                      "quantize": args.quantize, "input_size": predictor.card["load_size"]}))
+    return 0
