@@ -189,7 +189,12 @@ _add(Preset(
         ("No optimizer, epochs or image size.", "Adam 1e-3, 128x128 rescaled to [0, 1], early stopping on val_loss."),
         ("Train/test split unstated.", "The committed UTKFace train/val/test split."),
     ),
-    profiles={"cpu": {"image_size": 64, "max_train_images": None}},
+    # CPU: 64 px, the two hybrids the paper names (CNN+LSTM, CNN+GRU), batch 64, patience sized to an hour.
+    profiles={"cpu": {"image_size": 64, "max_train_images": None, "batch_size": 64, "epochs": 30,
+                      "model_args": {"num_members": 2, "conv_filters": (32, 64, 128, 256), "rnn_units": 64,
+                                     "dense_units": 64},
+                      "callbacks": {"early_stopping": {"monitor": "val_loss", "patience": 4},
+                                    "reduce_lr": {"monitor": "val_loss", "patience": 2, "factor": 0.5}}}},
     smoke={"image_size": 48, "epochs": 2, "batch_size": 16, "max_train_images": 240,
            "model_args": {"num_members": 2, "conv_filters": (8, 16, 32), "rnn_units": 16, "dense_units": 16}},
 ))
