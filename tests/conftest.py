@@ -1,5 +1,5 @@
-"""Shared fixtures: the real datasets (through AGEGENDER_DATA), the five source documents, and a quiet,
-CPU-only TensorFlow."""
+"""Shared fixtures: the real datasets (through AGEGENDER_DATA), the five source documents, a UTKFace-layout
+data root and one finished smoke run trained once per session, and a quiet, CPU-only TensorFlow."""
 
 from __future__ import annotations
 
@@ -56,3 +56,26 @@ def paper_documents() -> Path:
             return folder
     pytest.skip(f"source documents (000_*.txt ... 004_*.txt) not found in {', '.join(map(str, candidates))}; "
                 f"set {PAPERS_ENV} to their folder")
+
+
+@pytest.fixture(scope="session")
+def utkface_layout_root(tmp_path_factory) -> Path:
+    """A data root holding ``utkface/UTKFace/`` with 120 small real JPEGs named as UTKFace names them."""
+    from tests.fixtures import write_utkface_layout
+
+    root = tmp_path_factory.mktemp("utkface_layout")
+    write_utkface_layout(root / "utkface" / "UTKFace")
+    return root
+
+
+@pytest.fixture(scope="session")
+def gra_net_smoke_run(utkface_layout_root, tmp_path_factory) -> Path:
+    """``agegender run gra_net`` with ``fixtures.SMOKE_RUN_ARGS`` on ``utkface_layout_root``, trained once per session.
+
+    Tests read it; a test that changes a run folder works on a copy (``shutil.copytree``)."""
+    from agegender_tf.cli import main
+    from tests.fixtures import SMOKE_RUN_ARGS
+
+    out = tmp_path_factory.mktemp("gra_net_smoke") / "run"
+    assert main(["run", "gra_net", "--data-root", str(utkface_layout_root), "--out", str(out), *SMOKE_RUN_ARGS]) == 0
+    return out

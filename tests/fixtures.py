@@ -7,6 +7,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+# The smoke run that conftest's ``gra_net_smoke_run`` trains once per session (tiny images, holdout split).
+SMOKE_RUN_ARGS = ("--smoke", "--quiet", "--seed", "7", "--set", "split.kind=holdout", "--set", "image_size=32",
+                  "--set", "batch_size=16")
+
 
 def write_jpeg(path: str | Path, size: int | tuple[int, int] = 64, seed: int = 0, mode: str = "RGB") -> Path:
     """Write a real, decodable JPEG of random smooth content; return its path."""
@@ -28,3 +32,17 @@ def truncate(path: str | Path, keep_fraction: float = 0.5) -> Path:
     data = path.read_bytes()
     path.write_bytes(data[: max(1, int(len(data) * keep_fraction))])
     return path
+
+
+def write_utkface_layout(folder: str | Path, per_group: int = 20, size: int = 40) -> list[Path]:
+    """``per_group`` real JPEGs for each of ages 5, 25, 45 (plus 0-2 years) x both genders, named as UTKFace
+    names them (``[age]_[gender]_[race]_[date].jpg.chip.jpg``) in ``folder`` (UTKFace's image folder)."""
+    written, index = [], 0
+    for age in (5, 25, 45):
+        for gender in (0, 1):
+            for copy in range(per_group):
+                stamp = f"2017011{index % 10}1{index:05d}"
+                name = f"{age + copy % 3}_{gender}_{copy % 5}_{stamp}.jpg.chip.jpg"
+                written.append(write_jpeg(Path(folder) / name, size=size, seed=index))
+                index += 1
+    return written

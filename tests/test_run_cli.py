@@ -1,37 +1,34 @@
-"""`agegender papers | run | report` end to end on a UTKFace-layout fixture, and kill-and-rerun resume."""
+"""`agegender papers | run | report` end to end on a UTKFace-layout fixture, and kill-and-rerun resume.
+
+Most tests read one smoke run trained once per session (``gra_net_smoke_run`` in conftest.py) and check
+what it means: the files a run folder holds, metrics that recompute from ``predictions.csv``, truths
+that match the file names, counts that add up to the split, and the settings it records.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from agegender_tf.binning import get_binning
 from agegender_tf.cli import main
-from tests.fixtures import write_jpeg
+from agegender_tf.data.manifest import GENDER_CLASSES
+from agegender_tf.experiments.runner import resolve_preset
+from tests.fixtures import SMOKE_RUN_ARGS
 
+NETWORK = "gra_net__gender_age_group_age"
 TINY = ["--set", "split.kind=holdout", "--set", "image_size=32", "--set", "batch_size=16"]
-
-
-@pytest.fixture(scope="module")
-def fixture_root(tmp_path_factory):
-    """120 real JPEGs named as UTKFace names them: ``[age]_[gender]_[race]_[date].jpg.chip.jpg``."""
-    root = tmp_path_factory.mktemp("data")
-    index = 0
-    for age in (5, 25, 45):
-        for gender in (0, 1):
-            for copy in range(20):
-                stamp = f"2017011{index % 10}1{index:05d}"
-                write_jpeg(root / "utkface" / "UTKFace" / f"{age + copy % 3}_{gender}_{copy % 5}_{stamp}.jpg.chip.jpg",
-                           size=40, seed=index)
-                index += 1
-    return root
 
 
 def test_papers_lists_the_five(capsys):
@@ -44,42 +41,116 @@ def test_papers_lists_the_five(capsys):
     assert "transfer_vgg16_resnet50" in capsys.readouterr().out
 
 
-def test_run_smoke_writes_report_and_figures_then_report_redraws(fixture_root, tmp_path, capsys):
-    out = tmp_path / "run"
-    code = main(["run", "gra_net", "--data-root", str(fixture_root), "--out", str(out), "--smoke", "--quiet", *TINY])
-    assert code == 0
-    report = json.loads((out / "report.json").read_text())
-    for key in ("preset", "seed_document", "dataset_used", "protocol", "metrics", "paper", "comparison",
+def test_a_run_folder_holds_its_files(gra_net_smoke_run):
+    run = gra_net_smoke_run
+    for name in ("preset.json", "report.json", "classification_report.txt", "history.csv", "predictions.csv",
+                 "train_ages.csv", f"train/{NETWORK}/best.keras", f"train/{NETWORK}/done.json",
+                 f"train/{NETWORK}/history.csv"):
+        assert (run / name).is_file(), name
+    assert not (run / "train" / NETWORK / "backup").exists()  # removed once the network finished
+    report = json.loads((run / "report.json").read_text())
+    for key in ("preset", "seed_document", "dataset_used", "protocol", "metrics", "models", "paper", "comparison",
                 "interpretation"):
         assert key in report
-    counts = report["protocol"]["counts"]
-    assert counts["read"] == 120 and counts["train"] + counts["val"] + counts["test"] == 120
-    assert set(report["metrics"]) == {"gender", "age_group", "age"}
-    assert 0 <= report["metrics"]["gender"]["accuracy"] <= 1 and report["metrics"]["age"]["mae"] >= 0
-    assert "one_off_accuracy" in report["metrics"]["age_group"]
-    predictions = pd.read_csv(out / "predictions.csv")
-    assert len(predictions) == counts["test"]
-    assert {"gender_true", "gender_pred", "age_group_pred", "age_pred"} <= set(predictions.columns)
-    assert "macro avg" in (out / "classification_report.txt").read_text()
-    assert (out / "train" / "gra_net__gender_age_group_age" / "best.keras").exists()
-    figures = sorted(p.name for p in (out / "figures").glob("*.png"))
-    expected = {"age_histogram_train.png", "confusion_gender.png", "per_class_age_group.png", "test_faces.png"}
-    assert expected <= set(figures)
-    assert any(name.startswith("learning_curves_") for name in figures)
-    for path in (out / "figures").glob("*.png"):
-        path.unlink()
+    assert report["preset"] == "gra_net" and report["main_model"] == "gra_net" and report["dataset_used"] == "utkface"
+    assert set(report["metrics"]) == {"gender", "age_group", "age"} and list(report["models"]) == ["gra_net"]
+    figures = {p.name for p in (run / "figures").glob("*.png")}
+    assert figures == {f"learning_curves_{NETWORK}.png", "confusion_gender.png", "confusion_age_group.png",
+                       "per_class_gender.png", "per_class_age_group.png", "age_histogram_train.png", "test_faces.png"}
+
+
+def test_the_report_records_the_settings_the_run_used(gra_net_smoke_run):
+    run = gra_net_smoke_run
+    protocol = json.loads((run / "report.json").read_text())["protocol"]
+    preset = resolve_preset("gra_net", smoke=True, overrides=TINY[1::2])
+    assert protocol["smoke"] is True and protocol["seed"] == int(SMOKE_RUN_ARGS[SMOKE_RUN_ARGS.index("--seed") + 1])
+    assert (protocol["image_size"], protocol["batch_size"], protocol["epochs"]) == (32, 16, preset.epochs)
+    assert protocol["split"] == {"kind": "holdout"} and protocol["binning"] == "decades"
+    assert json.loads((run / "preset.json").read_text())["image_size"] == 32
+    history = pd.read_csv(run / "history.csv")
+    assert history["run"].unique().tolist() == [NETWORK]
+    assert history["epoch"].tolist() == list(range(len(history))) and 1 <= len(history) <= preset.epochs
+    import keras
+
+    import agegender_tf.models  # noqa: F401  (registers the custom layers)
+
+    model = keras.saving.load_model(run / "train" / NETWORK / "best.keras")
+    assert protocol["parameters"] == {NETWORK: model.count_params()}
+    assert model.input_shape == (None, 32, 32, 3)
+
+
+def test_counts_add_up_to_the_split_and_the_predictions(gra_net_smoke_run, utkface_layout_root):
+    run = gra_net_smoke_run
+    counts = json.loads((run / "report.json").read_text())["protocol"]["counts"]
+    files = sorted((utkface_layout_root / "utkface" / "UTKFace").glob("*.jpg"))
+    assert counts["read"] == len(files) == 120 and counts["dropped_by_reader"] == {}
+    assert counts["train"] + counts["val"] + counts["test"] == counts["read"] - counts["not_in_split"]
+    assert counts["test"] == pytest.approx(0.3 * counts["read"], abs=3)  # the preset's 70:30 holdout
+    assert len(pd.read_csv(run / "train_ages.csv")) == counts["train"]
+    predictions = pd.read_csv(run / "predictions.csv")
+    dropped_test = sum(counts["dropped_for_training"][NETWORK]["test"].values())
+    assert len(predictions) == counts["test"] - dropped_test
+    # paths relative to the data root: predictions.csv names no machine path
+    relative = {f.relative_to(utkface_layout_root).as_posix() for f in files}
+    assert predictions["path"].is_unique and set(predictions["path"]) <= relative
+
+
+def test_truths_match_the_file_names(gra_net_smoke_run):
+    """UTKFace names carry ``age_gender`` (0 male, 1 female): the ``*_true`` columns must be those."""
+    predictions = pd.read_csv(gra_net_smoke_run / "predictions.csv")
+    decades = get_binning("decades")
+    for _, row in predictions.iterrows():
+        age, gender = (int(part) for part in Path(row["path"]).name.split("_")[:2])
+        assert row["age_true"] == age and row["age_group_true"] == decades.to_class(age)
+        assert GENDER_CLASSES[int(row["gender_true"])] == ("male" if gender == 0 else "female")
+    assert set(predictions["gender_pred"]) <= {0, 1}
+    assert set(predictions["age_group_pred"]) <= set(range(decades.num_classes))
+
+
+def test_report_metrics_recompute_from_the_predictions(gra_net_smoke_run):
+    run = gra_net_smoke_run
+    metrics = json.loads((run / "report.json").read_text())["metrics"]
+    table = pd.read_csv(run / "predictions.csv")
+    for task in ("gender", "age_group"):
+        true, pred = table[f"{task}_true"].to_numpy(int), table[f"{task}_pred"].to_numpy(int)
+        got = metrics[task]
+        assert got["n"] == len(table)
+        assert got["accuracy"] == pytest.approx(np.mean(true == pred))
+        size = len(got["labels"])
+        confusion = np.zeros((size, size), int)
+        np.add.at(confusion, (true, pred), 1)
+        assert got["confusion_matrix"] == confusion.tolist()
+        recalls = [confusion[i, i] / confusion[i].sum() if confusion[i].sum() else 0.0 for i in range(size)]
+        assert got["recall"] == pytest.approx(np.mean(recalls))
+        assert [got["per_class"][label]["support"] for label in got["labels"]] == confusion.sum(axis=1).tolist()
+    assert metrics["age_group"]["one_off_accuracy"] == pytest.approx(
+        np.mean(np.abs(table["age_group_true"] - table["age_group_pred"]) <= 1))
+    error = table["age_pred"] - table["age_true"]
+    assert metrics["age"]["mae"] == pytest.approx(error.abs().mean())
+    assert metrics["age"]["rmse"] == pytest.approx(np.sqrt((error**2).mean()))
+    text = (run / "classification_report.txt").read_text()
+    for task in ("gender", "age_group"):
+        section = text.split(f"== gra_net / {task} ({len(table)} test faces, utkface)")[1].split("==")[0]
+        assert re.search(rf"accuracy\s+{metrics[task]['accuracy']:.4f}\s+{len(table)}", section), section
+
+
+def test_report_redraws_the_figures_from_saved_files(gra_net_smoke_run, tmp_path, capsys):
+    run = shutil.copytree(gra_net_smoke_run, tmp_path / "run")
+    figures = sorted(p.name for p in (run / "figures").glob("*.png"))
+    shutil.rmtree(run / "figures")
+    assert main(["report", "gra_net", "--run", str(run)]) == 0
+    assert sorted(p.name for p in (run / "figures").glob("*.png")) == figures
     capsys.readouterr()
-    assert main(["report", "gra_net", "--run", str(out)]) == 0
-    assert sorted(p.name for p in (out / "figures").glob("*.png")) == figures
-    assert main(["report", "cnn_lstm", "--run", str(out)]) == 2  # wrong preset for this run folder
+    assert main(["report", "cnn_lstm", "--run", str(run)]) == 2  # wrong preset for this run folder
+    assert "gra_net" in capsys.readouterr().err
 
 
-def test_unknown_preset_and_missing_root(tmp_path, capsys):
-    # user errors: one line and exit 2, nothing written (tests/test_cli_errors.py has every case)
-    assert main(["run", "nope", "--data-root", str(tmp_path)]) == 2
+def test_unknown_preset_and_missing_root_write_nothing(tmp_path, capsys):
+    assert main(["run", "nope", "--data-root", str(tmp_path), "--out", str(tmp_path / "a")]) == 2
     assert "unknown preset" in capsys.readouterr().err
-    assert main(["run", "gra_net", "--data-root", str(tmp_path), "--out", str(tmp_path / "o"), "--smoke"]) == 2
-    assert "utkface" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    assert main(["run", "gra_net", "--data-root", str(tmp_path), "--out", str(tmp_path / "b"), "--smoke"]) == 2
+    assert "utkface" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
 def _history_rows(path: Path) -> int:
@@ -89,12 +160,13 @@ def _history_rows(path: Path) -> int:
         return 0
 
 
-def test_killed_run_resumes_from_its_last_epoch(fixture_root, tmp_path):
+def test_killed_run_resumes_from_its_last_epoch(utkface_layout_root, tmp_path):
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "agegender_tf.cli", "run", "gra_net", "--data-root", str(fixture_root),
-               "--out", str(out), "--smoke", "--quiet", *TINY, "--set", "epochs=12",
+    epochs = 8
+    command = [sys.executable, "-m", "agegender_tf.cli", "run", "gra_net", "--data-root", str(utkface_layout_root),
+               "--out", str(out), "--smoke", "--quiet", *TINY, "--set", f"epochs={epochs}",
                "--set", "callbacks={'early_stopping': {'monitor': 'val_loss', 'patience': 100}}"]
-    history = out / "train" / "gra_net__gender_age_group_age" / "history.csv"
+    history = out / "train" / NETWORK / "history.csv"
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 240
     while _history_rows(history) < 2 and process.poll() is None and time.time() < deadline:
@@ -104,9 +176,8 @@ def test_killed_run_resumes_from_its_last_epoch(fixture_root, tmp_path):
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     done_before = _history_rows(history)
-    assert 2 <= done_before < 12
-    assert (history.parent / "backup").is_dir()
+    assert 2 <= done_before < epochs
+    assert (history.parent / "backup").is_dir() and not (out / "report.json").exists()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
-    epochs = pd.read_csv(history)["epoch"].tolist()
-    assert epochs == list(range(12)), epochs
-    assert (out / "report.json").exists()
+    assert pd.read_csv(history)["epoch"].tolist() == list(range(epochs))
+    assert json.loads((out / "report.json").read_text())["protocol"]["epochs"] == epochs
