@@ -110,7 +110,7 @@ def face_crop(image: np.ndarray, box, scale: float = 1.0) -> np.ndarray:
 
 
 def face_summary(number: int, face: dict) -> str:
-    """One line per face, e.g. ``Face 1: female (93%), 21-39 (61%), 27.4 years``."""
+    """One line per face, e.g. ``Face 1: female (93%), 20-29 (61%), 27.4 years``."""
     parts = []
     for task in ("gender", "age_group"):
         if task in face:
@@ -151,8 +151,9 @@ def show_result(st, result: PhotoResult) -> None:
         crop_column.image(face_crop(result.image, face["box"], result.scale), width=96)
         if face.get("age") is not None:
             crop_column.metric("age (years)", f"{face['age']:.0f}")
-        with gender_column:
-            _probability_chart(st, "gender", face["gender"]["p"])
+        if "gender" in face:
+            with gender_column:
+                _probability_chart(st, "gender", face["gender"]["p"])
         if "age_group" in face:
             with age_column:
                 _probability_chart(st, f"age group ({face['age_group'].get('binning', '')})", face["age_group"]["p"])
@@ -172,6 +173,10 @@ def main(argv: list[str]) -> None:
     def load_predictor(model):
         return predict.load(model)
 
+    @st.cache_data(max_entries=64, show_spinner=False)  # a page rerun does not predict a photo again
+    def cached_analysis(name: str, data: bytes, _predictor, detector: str, aligned: bool) -> PhotoResult:
+        return analyse_upload(name, data, _predictor, detector, aligned)
+
     try:
         predictor = load_predictor(args.model)
     except Exception as exc:  # a wrong --model: say so in the page, no traceback
@@ -189,9 +194,11 @@ def main(argv: list[str]) -> None:
                                accept_multiple_files=True, max_upload_size=MAX_UPLOAD_MB)
     for upload in uploads or []:
         with st.spinner(f"Predicting {upload.name}..."):
-            result = analyse_upload(upload.name, upload.getvalue(), predictor, detector, aligned)
+            result = cached_analysis(upload.name, upload.getvalue(), predictor, detector, aligned)
         show_result(st, result)
 
 
-if __name__ == "__main__":  # streamlit runs the script as __main__
-    main(sys.argv[1:])
+if __name__ == "__main__":  # streamlit runs this file as __main__; run the importable module's
+    from agegender_tf.app import main as app_main  # copy, so cached results pickle by its class names
+
+    app_main(sys.argv[1:])
