@@ -6,8 +6,18 @@ import pytest
 from PIL import Image
 
 from agegender_tf import faces
-from agegender_tf.faces import (FaceBox, FaceNotFound, Framing, align_by_eyes, as_rgb_uint8, crop_face, detect_faces,
-                                largest_face, load_rgb, training_crop)
+from agegender_tf.faces import (
+    FaceBox,
+    FaceNotFound,
+    Framing,
+    align_by_eyes,
+    as_rgb_uint8,
+    crop_face,
+    detect_faces,
+    largest_face,
+    load_rgb,
+    training_crop,
+)
 from tests.fixtures import truncate, write_jpeg
 
 
