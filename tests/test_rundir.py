@@ -126,3 +126,109 @@ def test_a_keras_file_cut_to_half_its_size_is_named_corrupt(tmp_path):
     assert "\n" not in message
     with pytest.raises(rundir.CorruptFile, match="is corrupt"):
         rundir.check_run_models(tmp_path)
+
+
+def test_atomic_files_get_the_permissions_a_plain_write_gives(tmp_path):
+    (tmp_path / "plain.txt").write_text("x")
+    rundir.write_text_atomic(tmp_path / "atomic.txt", "x")
+    assert (tmp_path / "atomic.txt").stat().st_mode == (tmp_path / "plain.txt").stat().st_mode
+
+
+# ------------------------------------------------------------------------- agegender run / report
+TINY = ["--smoke", "--quiet", "--set", "split.kind=holdout", "--set", "image_size=32", "--set", "batch_size=16",
+        "--set", "max_train_images=64", "--set", "epochs=2"]
+NETWORK = "gra_net__gender_age_group_age"
+
+
+@pytest.fixture(scope="module")
+def utkface_fixture(tmp_path_factory):
+    """120 small JPEGs named as UTKFace names them."""
+    from tests.fixtures import write_jpeg
+
+    root = tmp_path_factory.mktemp("data")
+    for index in range(120):
+        age, gender = (5, 25, 45)[index % 3] + index % 4, index % 2
+        write_jpeg(root / "utkface" / "UTKFace" / f"{age}_{gender}_{index % 5}_20170110{index:07d}.jpg.chip.jpg",
+                   size=24, seed=index)
+    return root
+
+
+def _run(root, out, *extra):
+    from agegender_tf.cli import main
+
+    return main(["run", "gra_net", "--data-root", str(root), "--out", str(out), *TINY, *extra])
+
+
+def test_a_kill_after_training_before_the_report_loses_no_training(utkface_fixture, tmp_path, monkeypatch, capsys):
+    from agegender_tf.experiments import train as train_module
+
+    def killed_here(out_dir):
+        raise KeyboardInterrupt("simulated kill after done.json, before the backup is removed")
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(train_module, "remove_backup", killed_here)
+    with pytest.raises(KeyboardInterrupt):
+        _run(utkface_fixture, out)
+    monkeypatch.undo()
+    network = out / "train" / NETWORK
+    assert (network / "done.json").exists() and (network / "backup").is_dir()
+    assert not (out / "report.json").exists()  # visibly unfinished
+    best = (network / "best.keras").read_bytes()
+    assert _run(utkface_fixture, out) == 0
+    assert pd_epochs(network / "history.csv") == [0, 1]  # not retrained from epoch 0, nothing appended
+    assert (network / "best.keras").read_bytes() == best
+    assert not (network / "backup").exists()
+    assert json.loads((out / "report.json").read_text())["protocol"]["epochs"] == 2
+
+
+def pd_epochs(path):
+    import pandas as pd
+
+    return pd.read_csv(path)["epoch"].tolist()
+
+
+def test_rerun_with_other_settings_is_refused_a_cut_model_is_named_and_overwrite_starts_fresh(
+        utkface_fixture, tmp_path, capsys):
+    from agegender_tf.cli import main
+
+    out = tmp_path / "run"
+    assert _run(utkface_fixture, out, "--seed", "7") == 0
+    report_bytes = (out / "report.json").read_bytes()
+    capsys.readouterr()
+
+    assert _run(utkface_fixture, out, "--seed", "8", "--set", "epochs=3") == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1
+    assert "seed: 7 -> 8" in error and "preset.epochs: 2 -> 3" in error and "--overwrite" in error
+    assert (out / "report.json").read_bytes() == report_bytes  # the folder is untouched
+
+    best = out / "train" / NETWORK / "best.keras"
+    best.write_bytes(best.read_bytes()[: best.stat().st_size // 2])
+    expected = f"error: {best} is corrupt ("
+    assert main(["report", "gra_net", "--run", str(out)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(expected) and error.endswith("rerun with --overwrite to start fresh")
+    assert _run(utkface_fixture, out, "--seed", "7") == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(expected) and len(error.splitlines()) == 1
+
+    assert _run(utkface_fixture, out, "--seed", "8", "--set", "epochs=3", "--overwrite") == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["protocol"]["seed"] == 8 and report["protocol"]["epochs"] == 3
+    assert pd_epochs(out / "train" / NETWORK / "history.csv") == [0, 1, 2]  # trained afresh, not reused
+    assert json.loads((out / rundir.FINGERPRINT_FILE).read_text())["identity"]["seed"] == 8
+
+
+def test_a_second_run_into_a_folder_in_use_exits_at_once(utkface_fixture, tmp_path, capsys):
+    out = tmp_path / "run"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys\nfrom agegender_tf.experiments.rundir import locked\n"
+                               f"with locked({str(out)!r}):\n    print('held', flush=True)\n    sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert _run(utkface_fixture, out) == 2
+    finally:
+        holder.communicate("", timeout=30)
+    assert capsys.readouterr().err.strip() == f"error: {out} is in use by process {holder.pid}"
+    assert sorted(p.name for p in out.iterdir()) == [rundir.LOCK_FILE]  # nothing written
