@@ -50,6 +50,18 @@ def test_same_fingerprint_resumes_and_a_different_one_is_refused_in_one_line(tmp
     assert json.loads((tmp_path / rundir.FINGERPRINT_FILE).read_text())["identity"]["seed"] == 7  # untouched
 
 
+def test_editing_what_a_preset_says_about_its_paper_does_not_orphan_finished_runs(tmp_path):
+    assert rundir.prepare(tmp_path, record()) == "new"
+    (tmp_path / "train").mkdir()
+    reworded = record(interpretation=(("a new ambiguity", "a new choice"),), title="another title",
+                      profiles={"cpu": {"image_size": 48}})
+    assert rundir.prepare(tmp_path, reworded) == "resume"
+    assert "interpretation" not in reworded["identity"]["preset"]
+    old = json.loads((tmp_path / rundir.FINGERPRINT_FILE).read_text())["identity"]
+    old["preset"]["title"] = "a title recorded by an older kit"  # older fingerprints held every field
+    assert rundir.differences(old, reworded["identity"]) == ""
+
+
 def test_overwrite_empties_the_run_folder_and_records_the_new_fingerprint(tmp_path):
     rundir.prepare(tmp_path, record())
     (tmp_path / "train" / "net").mkdir(parents=True)

@@ -89,6 +89,12 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+# Preset fields that describe the paper or other modes (its numbers, the interpretation text, the
+# profiles and smoke overrides not chosen) and do not change what a run trains: not compared on rerun.
+DESCRIPTIVE_FIELDS = ("seed_document", "title", "paper_datasets", "dataset_note", "paper_numbers", "interpretation",
+                      "profiles", "smoke")
+
+
 def fingerprint(preset, *, seed: int, smoke: bool, data_root, profile: str | None = None,
                 distribution: dict | None = None) -> dict:
     """What made a run: compared on rerun (``identity``) and recorded for the reader (``context``).
@@ -105,8 +111,9 @@ def fingerprint(preset, *, seed: int, smoke: bool, data_root, profile: str | Non
         path = committed_split_path(preset.dataset)
         if path is not None:
             split_file = {"name": f"{path.parent.name}/{path.name}", "sha256": file_sha256(path)}
+    settings = {k: v for k, v in preset.to_dict().items() if k not in DESCRIPTIVE_FIELDS}
     identity = {
-        "preset": json.loads(json.dumps(preset.to_dict(), default=str)),
+        "preset": json.loads(json.dumps(settings, default=str)),
         "profile": profile,
         "seed": int(seed),
         "smoke": bool(smoke),
@@ -127,9 +134,15 @@ def _flatten(value, prefix: str = "") -> dict:
     return {prefix: value}
 
 
+def _settings_only(identity: dict) -> dict:
+    preset = {k: v for k, v in identity.get("preset", {}).items() if k not in DESCRIPTIVE_FIELDS}
+    return {**identity, "preset": preset}
+
+
 def differences(old: dict, new: dict, limit: int = 4) -> str:
-    """``key: old -> new`` for each differing (dotted) key of two fingerprints' identities, '' if none."""
-    before, after = _flatten(old), _flatten(new)
+    """``key: old -> new`` for each differing (dotted) key of two fingerprints' identities, '' if none
+    (descriptive preset fields are not compared)."""
+    before, after = _flatten(_settings_only(old)), _flatten(_settings_only(new))
     keys = [k for k in dict.fromkeys([*before, *after]) if before.get(k, "<absent>") != after.get(k, "<absent>")]
     shown = [f"{k}: {json.dumps(before.get(k, '<absent>'), default=str)} -> "
              f"{json.dumps(after.get(k, '<absent>'), default=str)}" for k in keys[:limit]]
