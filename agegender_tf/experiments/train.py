@@ -154,7 +154,8 @@ def train(model: keras.Model, train_data, val_data, *, optimizer: dict, callback
     opt = make_optimizer(optimizer)
     model.compile(optimizer=opt, loss=loss, metrics=metrics, loss_weights=loss_weights)
     uses_schedule = "step_at_iteration" in optimizer
-    model.fit(train_data, validation_data=val_data, epochs=int(epochs),
+    # The pipeline shuffles (seeded); fit's own shuffle only warns on a tf.data.Dataset.
+    model.fit(train_data, validation_data=val_data, epochs=int(epochs), shuffle=False,
               callbacks=make_callbacks(callbacks, out_dir, uses_schedule) + list(extra_callbacks), verbose=verbose)
     history = pd.read_csv(out_dir / HISTORY_FILE)
     write_json_atomic(out_dir / DONE_FILE, {"seconds": round(time.time() - started, 1),
