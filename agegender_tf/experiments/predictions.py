@@ -8,7 +8,9 @@ network. ``combine_tables`` joins the tables of a model's single-task networks i
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,7 +35,7 @@ def predictions_frame(raw, model, frame: pd.DataFrame, tasks, binning: AgeBinnin
                       model_name: str) -> pd.DataFrame:
     """``model``'s raw outputs on ``frame`` (in order) as rows ``model, path, <task>_true, <task>_pred``.
 
-    Class outputs become their argmax, the age regression its value in years.
+    Class outputs become their argmax, the age regression its value in years (float64).
     """
     if not isinstance(raw, dict):
         raw = dict(zip(model.output_names, raw if isinstance(raw, (list, tuple)) else [raw]))
@@ -42,7 +44,10 @@ def predictions_frame(raw, model, frame: pd.DataFrame, tasks, binning: AgeBinnin
     for task in tasks:
         output = np.asarray(raw[task])
         table[f"{task}_true"] = truth[task]
-        table[f"{task}_pred"] = output.reshape(-1) if task in REGRESSION_TASKS else output.argmax(axis=-1)
+        # Ages as float64: predictions.csv then holds every digit the report was scored on (a float32 column is
+        # written rounded to float32, and the metrics would no longer recompute from the file exactly).
+        table[f"{task}_pred"] = (output.reshape(-1).astype(np.float64) if task in REGRESSION_TASKS
+                                 else output.argmax(axis=-1))
     return table
 
 
@@ -97,6 +102,20 @@ def test_tables(network: TrainedNetwork, dataset, frame: pd.DataFrame, binning: 
         tables.append(oversample_table(model, frame, tasks, network.spec, network.image_size, binning, network.name,
                                        batch_size, seed))
     return tables
+
+
+def relative_paths(paths: pd.Series, data_root) -> pd.Series:
+    """Image paths relative to ``data_root`` (e.g. ``utkface/UTKFace/x.jpg``), so ``predictions.csv`` names
+    no machine path; ``report.face_paths`` joins them back. A path outside ``data_root`` is refused."""
+    root = Path(os.path.abspath(data_root))  # not resolve(): a symlinked dataset folder stays under the root
+
+    def relative(path) -> str:
+        try:
+            return Path(os.path.abspath(path)).relative_to(root).as_posix()
+        except ValueError:
+            raise ValueError(f"image {path} is not under the data root {root}") from None
+
+    return paths.map(relative)
 
 
 def combine_tables(tables) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 ``report.json`` keys: ``preset``, ``title``, ``seed_document``, ``dataset_used``, ``dataset_note``,
 ``protocol`` (split, image_size, epochs, batch_size, optimizer, augmentation, seed, smoke, profile
-(the ``--profile`` name, null when none), counts),
+(the ``--profile`` name, null when none), counts, seconds (this call), training_seconds (per network)),
 ``metrics`` (per task of the main model), ``models`` (per model, per task), ``paper`` (the paper's
 numbers), ``comparison`` (metric, model, task, paper, kit, gap), ``interpretation`` and ``extra``
 (e.g. Adience's five-fold summary). ``render_figures`` redraws every figure from the run folder.
@@ -11,6 +11,7 @@ numbers), ``comparison`` (metric, model, task, paper, kit, gap), ``interpretatio
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -40,11 +41,13 @@ def main_model_name(preset_dict: dict) -> str:
 
 def write_report(preset: Preset, out_dir, predictions: pd.DataFrame, *, counts: dict, seed: int, smoke: bool,
                  seconds: float, parameters: dict, extra: dict | None = None, distribution: dict | None = None,
-                 figures: bool = True) -> dict:
+                 figures: bool = True, data_root=None, training_seconds: dict | None = None) -> dict:
     """Score ``predictions`` per model and task; write ``classification_report.txt``, the figures (``figures``)
     and, last and atomically, ``report.json``: a run folder without it is unfinished.
 
-    ``distribution`` is the ``tf.distribute`` record of the run (``train.distribution_record``).
+    ``distribution`` is the ``tf.distribute`` record of the run (``train.distribution_record``);
+    ``data_root`` is where the test faces of ``predictions.csv`` (relative paths) are, for the face grid;
+    ``training_seconds`` each network's fit time (``done.json``), recorded as ``protocol.training_seconds``.
     """
     out_dir = Path(out_dir)
     preset_dict = preset.to_dict()
@@ -67,7 +70,7 @@ def write_report(preset: Preset, out_dir, predictions: pd.DataFrame, *, counts: 
             "task_groups": [list(g) for g in preset.task_groups],
             "max_train_images": preset.max_train_images, "model_args": preset.model_args, "seed": seed,
             "smoke": smoke, "profile": preset.profile, "counts": counts, "parameters": parameters,
-            "seconds": round(seconds, 1),
+            "seconds": round(seconds, 1), "training_seconds": training_seconds or {},
             "distribution": distribution,
         },
         "metrics": by_model.get(main, {}),
@@ -89,15 +92,16 @@ def write_report(preset: Preset, out_dir, predictions: pd.DataFrame, *, counts: 
                          + evaluate.classification_text(scored[f"{task}_true"], scored[f"{task}_pred"], task_labels))
     rundir.write_text_atomic(out_dir / "classification_report.txt", "\n".join(texts))
     if figures:
-        render_figures(out_dir, json.loads(json.dumps(result, default=str)))
+        render_figures(out_dir, json.loads(json.dumps(result, default=str)), data_root=data_root)
     rundir.write_json_atomic(out_dir / rundir.REPORT_FILE, result)
     return result
 
 
-def render_figures(out_dir, result: dict | None = None) -> list[Path]:
+def render_figures(out_dir, result: dict | None = None, data_root=None) -> list[Path]:
     """Draw every figure of the run in ``out_dir`` from its saved files; return their paths.
 
-    ``result`` is the report when ``write_report`` draws the figures before writing ``report.json``.
+    ``result`` is the report when ``write_report`` draws the figures before writing ``report.json``;
+    ``data_root`` holds the test faces (``face_paths``).
 
     A smoke run's figures say under them that their numbers only show that the pipeline runs.
     """
@@ -138,7 +142,8 @@ def render_figures(out_dir, result: dict | None = None) -> list[Path]:
     main_rows = predictions[predictions["model"] == main].head(18)
     if not main_rows.empty:
         captions = [_caption(row, labels) for _, row in main_rows.iterrows()]
-        save(plots.face_grid(main_rows["path"].tolist(), captions, title=f"{main}: the first test faces"), "test_faces")
+        faces = face_paths(main_rows["path"], out_dir, data_root)
+        save(plots.face_grid(faces, captions, title=f"{main}: the first test faces"), "test_faces")
     if len(result["models"]) > 1:
         for task in labels:
             scored = {m: v[task] for m, v in result["models"].items() if task in v}
@@ -150,6 +155,25 @@ def render_figures(out_dir, result: dict | None = None) -> list[Path]:
                                            ylabel="error in years" if regression else "score on the test faces"),
                      f"comparison_{task}")
     return paths
+
+
+def face_paths(paths, out_dir, data_root=None) -> list[Path]:
+    """``predictions.csv`` paths (relative to the data root) joined with the data root: ``data_root``, else
+    the one the run read (its ``fingerprint.json``), else ``$AGEGENDER_DATA``. A face not found is named."""
+    from agegender_tf.paths import DATA_ENV
+
+    if data_root is None:
+        fingerprint = Path(out_dir) / rundir.FINGERPRINT_FILE
+        if fingerprint.is_file():
+            data_root = json.loads(fingerprint.read_text()).get("context", {}).get("data_root")
+    if data_root is None or not Path(data_root).is_dir():
+        data_root = os.environ.get(DATA_ENV) or data_root
+    joined = [Path(data_root or "", path) for path in paths]
+    for path in joined:
+        if not path.is_file():
+            raise FileNotFoundError(f"test face {path} of {Path(out_dir) / 'predictions.csv'} not found; set "
+                                    f"${DATA_ENV} to the data root the run read")
+    return joined
 
 
 def smoke_note(result: dict) -> str:

@@ -8,7 +8,7 @@ Layout of a run folder ``OUT``:
 - ``train/<run>/`` one folder per trained network: ``history.csv``, ``best.keras`` (best val_loss),
   ``backup/`` while it is unfinished, ``done.json`` once it finished (a rerun loads it instead)
 - ``history.csv`` every network's history with a ``run`` column; ``predictions.csv`` (``model``,
-  ``path``, ``<task>_true``, ``<task>_pred``); ``train_ages.csv``; ``report.json``;
+  ``path`` relative to the data root, ``<task>_true``, ``<task>_pred``); ``train_ages.csv``; ``report.json``;
   ``classification_report.txt``; ``figures/*.png``; ``report.json`` is written last (atomically), so a
   folder without it is unfinished
 
@@ -19,6 +19,7 @@ A killed run started again with the same command resumes: finished networks are 
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from agegender_tf.experiments.folds import run_fold_protocol
 from agegender_tf.experiments.predictions import TrainedNetwork
 from agegender_tf.experiments.presets import Preset
 from agegender_tf.experiments.train import (
+    DONE_FILE,
     distribution_record,
     global_batch_size,
     load_finished,
@@ -70,8 +72,8 @@ def load_data(preset: Preset, data_root: str | Path, seed: int) -> tuple[dict[st
     counts.update({name: int(len(frame)) for name, frame in parts.items()})
     counts["leak_check"] = splits.leak_check(parts)
     if not counts["leak_check"]["ok"]:
-        raise SplitLeakError(f"the {preset.dataset} split leaks across its parts (subjects, copies or near-duplicates): "
-                             f"{counts['leak_check']['boundaries']}")
+        raise SplitLeakError(f"the {preset.dataset} split leaks across its parts (subjects, copies or "
+                             f"near-duplicates): {counts['leak_check']['boundaries']}")
     return parts, counts
 
 
@@ -211,16 +213,20 @@ def _run_in_folder(preset: Preset, data_root, out_dir: Path, *, seed: int, smoke
     if baselines:
         tables.append(baseline_predictions(parts, preset.tasks, binning, seed, baselines))
     table = predictions.combine_tables(tables)
+    table["path"] = predictions.relative_paths(table["path"], data_root)
     rundir.write_csv_atomic(table, out_dir / "predictions.csv")
     histories = [pd.read_csv(p).assign(run=p.parent.name) for p in sorted((out_dir / "train").glob("*/history.csv"))]
     rundir.write_csv_atomic(pd.concat(histories, ignore_index=True), out_dir / "history.csv")
+    # Each network's fit time (its done.json), kept when a rerun reuses finished networks.
+    training_seconds = {p.parent.name: json.loads(p.read_text()).get("seconds")
+                        for p in sorted((out_dir / "train").glob(f"*/{DONE_FILE}"))}
 
     counts["dropped_for_training"] = dropped_for_training
     extra = (run_fold_protocol(preset.fold_protocol, main_networks, data_root, binning, preset.batch_size, seed)
              if preset.fold_protocol else {})
     result = report.write_report(preset, out_dir, table, counts=counts, seed=seed, smoke=smoke,
                                  seconds=time.time() - started, parameters=trained, extra=extra,
-                                 distribution=distribution)
+                                 distribution=distribution, data_root=data_root, training_seconds=training_seconds)
     return result
 
 
