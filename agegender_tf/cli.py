@@ -25,6 +25,7 @@ _COMMAND_GROUPS = (
     ("agegender_tf.experiments.cli", "add_commands"),
     ("agegender_tf.app_cli", "add_commands"),
     ("agegender_tf.serve_cli", "add_commands"),
+    ("agegender_tf.experiments.results_table", "add_commands"),
 )
 
 

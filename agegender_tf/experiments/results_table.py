@@ -1,0 +1,487 @@
+"""``results/README.md`` and ``results/run_all.sh``, generated from the committed run folders (issues 8 and 11).
+
+Every number in the tables comes from a run folder's own files: ``report.json`` (protocol, counts, run
+time, metrics, paper-vs-kit rows), ``predictions.csv`` (the majority-class and median-age baselines of
+the learning bar), ``history.csv`` (epochs per network and what stopped them), ``COMMAND.txt`` and each
+network's fit time (``protocol.training_seconds``, else ``train/<network>/done.json`` where present).
+Only two things are written by hand: the text of ``results/README.md`` outside the generated markers,
+and ``results/gaps.json``, which says per folder why each paper-vs-kit gap remains (``reason``, or
+``rows`` keyed ``model/task/metric``, ``model/task`` or ``model``) and gives a short ``note`` shown
+under the folder's heading.
+
+The learning bar (issue 8), per model and task on the committed test faces: gender accuracy >= 0.80;
+age-group accuracy >= the majority class + 0.05 and macro F1 >= 0.30; age MAE <= 0.6 x the MAE of
+always predicting the test median. Paper 000's SVM and K-Means baselines are reported as they come.
+
+``agegender results readme`` (or ``python -m agegender_tf.experiments.results_table``) rewrites both
+files; ``--check`` only says whether they are up to date.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"
+README_FILE = "README.md"
+RUN_ALL_FILE = "run_all.sh"
+GAPS_FILE = "gaps.json"
+COMMAND_FILE = "COMMAND.txt"
+BEGIN = ("<!-- BEGIN GENERATED TABLES: `agegender results readme` writes everything down to END; "
+         "edit results/gaps.json or the text outside -->")
+END = "<!-- END GENERATED TABLES -->"
+
+GENDER_BAR = 0.80
+AGE_GROUP_MARGIN = 0.05
+AGE_GROUP_F1_BAR = 0.30
+AGE_MAE_RATIO = 0.6
+# Paper 000's classical baselines (models.baselines.BASELINES): reported as they come, no learning bar.
+BASELINE_MODELS = ("svm", "kmeans")
+# A classifier "stayed at one class" when at least this share of its test predictions is a single class.
+ONE_CLASS_SHARE = 0.99
+NO_REASON = "no reason given in results/gaps.json"
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """One committed run folder, read once: its report, predictions, histories and command."""
+
+    name: str
+    path: Path
+    report: dict
+    predictions: pd.DataFrame
+    history: pd.DataFrame | None
+    command: str | None
+    network_seconds: dict
+
+
+def run_folders(results_dir: str | Path = RESULTS_DIR) -> list[Path]:
+    """The folders of ``results_dir`` that hold a ``report.json``, by name."""
+    return sorted(p.parent for p in Path(results_dir).glob("*/report.json"))
+
+
+def read_run(folder: str | Path) -> RunFolder:
+    """Read a run folder's files; a missing or unreadable one is named."""
+    folder = Path(folder)
+    try:
+        report = json.loads((folder / "report.json").read_text())
+        predictions = pd.read_csv(folder / "predictions.csv")
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{folder}: cannot read its report.json / predictions.csv ({error})") from None
+    history = pd.read_csv(folder / "history.csv") if (folder / "history.csv").is_file() else None
+    command_file = folder / COMMAND_FILE
+    command = command_file.read_text().strip() if command_file.is_file() else None
+    seconds = dict(report.get("protocol", {}).get("training_seconds") or {})
+    for done in sorted(folder.glob("train/*/done.json")):  # checkpoints folder, where it was kept
+        seconds.setdefault(done.parent.name, json.loads(done.read_text()).get("seconds"))
+    return RunFolder(folder.name, folder, report, predictions, history, command, seconds)
+
+
+# ---------------------------------------------------------------------------------------- checking
+def task_labels(report: dict) -> dict:
+    """Class labels per task of the run (``report._task_labels`` on its protocol; None for the age regression)."""
+    from agegender_tf.experiments.report import _task_labels
+
+    protocol = report["protocol"]
+    return _task_labels({"task_groups": protocol["task_groups"], "binning": protocol.get("binning")})
+
+
+def rescore(run: RunFolder) -> dict:
+    """Every model's metrics recomputed from ``predictions.csv`` by the kit's own evaluation."""
+    from agegender_tf.experiments import evaluate
+
+    return evaluate.evaluate_by_model(run.predictions, task_labels(run.report))
+
+
+def differences(expected, got, where: str = "", rel: float = 1e-9) -> list[str]:
+    """Where ``got`` differs from ``expected`` (numbers within ``rel``, relative), as ``key: expected != got``."""
+    if isinstance(expected, dict) and isinstance(got, dict):
+        found = [f"{where}.{key}: missing" for key in expected if key not in got]
+        found += [f"{where}.{key}: not in the recomputation" for key in got if key not in expected]
+        for key in expected.keys() & got.keys():
+            found += differences(expected[key], got[key], f"{where}.{key}", rel)
+        return found
+    if isinstance(expected, list) and isinstance(got, list) and len(expected) == len(got):
+        return [d for i, (a, b) in enumerate(zip(expected, got)) for d in differences(a, b, f"{where}[{i}]", rel)]
+    numbers = (int, float)
+    if isinstance(expected, numbers) and isinstance(got, numbers) and not isinstance(expected, bool):
+        same = np.isclose(float(got), float(expected), rtol=rel, atol=0.0) or (np.isnan(expected) and np.isnan(got))
+        return [] if same else [f"{where}: {expected!r} != {got!r}"]
+    return [] if expected == got else [f"{where}: {expected!r} != {got!r}"]
+
+
+def metric_mismatches(run: RunFolder) -> list[str]:
+    """Where ``report.json`` differs from its ``predictions.csv`` rescored: every model's metrics, the main
+    model's ``metrics`` and each paper-vs-kit row's ``kit`` value. Empty when the report holds."""
+    models = rescore(run)
+    report = run.report
+    found = differences(models, report["models"], "models")
+    found += differences(models.get(report["main_model"], {}), report["metrics"], "metrics")
+    for index, row in enumerate(report.get("comparison", [])):
+        kit = models.get(row["model"], {}).get(row["task"], {}).get(row["metric"])
+        found += differences(kit, row["kit"], f"comparison[{index}].kit")
+    return found
+
+
+# ------------------------------------------------------------------------------------- the bar
+def baselines(run: RunFolder, model: str, task: str) -> dict:
+    """The test faces' majority-class share (classes) or the MAE of always predicting their median age."""
+    rows = run.predictions[run.predictions["model"] == model]
+    scored = rows[[f"{task}_true", f"{task}_pred"]].dropna()
+    true = scored[f"{task}_true"].to_numpy(float)
+    if task == "age":
+        return {"median_mae": float(np.mean(np.abs(true - np.median(true))))}
+    top_share = float(scored[f"{task}_pred"].value_counts(normalize=True).max())
+    return {"majority": float(pd.Series(true).value_counts(normalize=True).max()), "top_prediction_share": top_share}
+
+
+def learning_bar(task: str, metrics: dict, baseline: dict) -> tuple[bool, str]:
+    """(passed, the rule with this model's numbers) of issue 8's learning bar for one task."""
+    if task == "gender":
+        return metrics["accuracy"] >= GENDER_BAR, f"accuracy >= {GENDER_BAR:.2f}"
+    if task == "age_group":
+        need = baseline["majority"] + AGE_GROUP_MARGIN
+        passed = metrics["accuracy"] >= need and metrics["f1"] >= AGE_GROUP_F1_BAR
+        return passed, f"accuracy >= {need:.3f}, macro F1 >= {AGE_GROUP_F1_BAR:.2f}"
+    limit = AGE_MAE_RATIO * baseline["median_mae"]
+    return metrics["mae"] <= limit, f"MAE <= {limit:.2f}"
+
+
+def model_rows(run: RunFolder) -> list[dict]:
+    """Per model and task: its metrics, baselines, learning-bar verdict and whether it stayed at one class."""
+    rows = []
+    for model, tasks in run.report["models"].items():
+        for task, metrics in tasks.items():
+            base = baselines(run, model, task)
+            is_baseline = model in BASELINE_MODELS
+            passed, rule = (None, "baseline, no bar") if is_baseline else learning_bar(task, metrics, base)
+            one_class = task != "age" and base["top_prediction_share"] >= ONE_CLASS_SHARE
+            rows.append({"model": model, "task": task, "metrics": metrics, "baseline": base, "passed": passed,
+                         "rule": rule, "one_class": one_class})
+    return rows
+
+
+def model_verdicts(rows: list[dict]) -> dict[str, bool | None]:
+    """Per model: True when every task meets the bar, False when one misses, None for a baseline."""
+    verdicts: dict[str, bool | None] = {}
+    for row in rows:
+        if row["passed"] is None:
+            verdicts.setdefault(row["model"], None)
+        else:
+            verdicts[row["model"]] = bool(verdicts.get(row["model"], True)) and row["passed"]
+    return verdicts
+
+
+# ----------------------------------------------------------------------------------------- epochs
+def epochs_run(run: RunFolder) -> list[dict]:
+    """Per trained network (``history.csv``'s ``run``): epochs run, the best ``val_loss`` epoch and what ended it.
+
+    EarlyStopping (min_delta 0) stops ``patience`` epochs after the best one, so a run that ended before
+    its epoch cap exactly there was stopped by it; otherwise by the time limit when one was set.
+    """
+    if run.history is None or "run" not in run.history:
+        return []
+    protocol = run.report["protocol"]
+    callbacks = protocol.get("callbacks") or {}
+    cap = int(protocol["epochs"])
+    patience = (callbacks.get("early_stopping") or {}).get("patience")
+    result = []
+    for network, rows in run.history.groupby("run", sort=False):
+        rows = rows.drop_duplicates("epoch", keep="last").sort_values("epoch")
+        count = len(rows)
+        best = int(rows["epoch"].iloc[int(np.argmin(rows["val_loss"].to_numpy()))]) if "val_loss" in rows else None
+        if count >= cap:
+            stopped = "epoch cap"
+        elif patience is not None and best is not None and best == int(rows["epoch"].iloc[-1]) - int(patience):
+            stopped = "early stopping"
+        elif "time_limit" in callbacks:
+            stopped = "time limit"
+        else:
+            stopped = "not known"
+        result.append({"network": network, "epochs": count, "cap": cap, "best_epoch": best, "stopped_by": stopped,
+                       "seconds": run.network_seconds.get(network)})
+    return result
+
+
+# --------------------------------------------------------------------------------------- rendering
+def _number(value, digits: int = 3, signed: bool = False) -> str:
+    return "-" if value is None else f"{value:{'+' if signed else ''},.{digits}f}"
+
+
+def _metric(metric: str, value, signed: bool = False) -> str:
+    return _number(value, 2 if metric in ("mae", "mse", "rmse") else 3, signed)
+
+
+def _count(value) -> str:
+    return "-" if value is None else f"{int(value):,}"
+
+
+def _duration(seconds) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds:,.0f} s ({seconds / 60:.0f} min)" if seconds >= 120 else f"{seconds:,.0f} s"
+
+
+def paper_label(report: dict) -> str:
+    """``paper 00N`` from the report's source-document id (``000_...``)."""
+    document = str(report.get("seed_document") or "")
+    return f"paper {document[:3]}" if document[:3].isdigit() else "paper ?"
+
+
+def read_gaps(results_dir: str | Path) -> dict:
+    """``results/gaps.json`` (folder -> {"note", "reason", "rows"}); empty when there is none."""
+    path = Path(results_dir) / GAPS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        gaps = json.loads(path.read_text())
+    except ValueError as error:
+        raise ValueError(f"{path}: not JSON ({error})") from None
+    if not isinstance(gaps, dict) or not all(isinstance(v, dict) for k, v in gaps.items() if not k.startswith("_")):
+        raise ValueError(f"{path}: expected {{folder: {{'note', 'reason', 'rows'}}}}")
+    return {k: v for k, v in gaps.items() if not k.startswith("_")}
+
+
+def gap_reason(gaps: dict, folder: str, row: dict) -> str:
+    """Why a paper-vs-kit row's gap remains: the most specific of the folder's ``rows`` entries
+    (``model/task/metric``, ``model/task``, ``model``), else its ``reason``, else ``NO_REASON``."""
+    entry = gaps.get(folder, {})
+    rows = entry.get("rows", {})
+    for key in (f"{row['model']}/{row['task']}/{row['metric']}", f"{row['model']}/{row['task']}", row["model"]):
+        if rows.get(key):
+            return rows[key]
+    return entry.get("reason") or NO_REASON
+
+
+def _split_text(protocol: dict) -> str:
+    split = protocol.get("split") or {}
+    if split.get("kind", "committed") == "committed":
+        return "committed split (data_manifests/)"
+    shares = ", ".join(f"{k} {v}" for k, v in split.items() if k != "kind")
+    return f"seeded {split.get('kind')} ({shares}), seed {protocol.get('seed')}"
+
+
+def _leak_text(counts: dict) -> str:
+    check = counts.get("leak_check")
+    if check is None:
+        return "not recorded"
+    return "ok" if check.get("ok") else f"**FAILED** ({check.get('boundaries')})"
+
+
+def overview(runs: list[RunFolder]) -> list[str]:
+    lines = ["| folder | preset | profile | train / val / test faces | fit time | run time | models meeting the bar |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for run in runs:
+        report, protocol = run.report, run.report["protocol"]
+        counts = protocol.get("counts", {})
+        verdicts = model_verdicts(model_rows(run))
+        judged = {m: v for m, v in verdicts.items() if v is not None}
+        passing = [m for m, v in judged.items() if v]
+        bar = f"{len(passing)} of {len(judged)}" + (f" ({', '.join(passing)})" if passing else "")
+        fitted = [s for s in run.network_seconds.values() if s is not None]
+        lines.append(f"| [{run.name}]({run.name}/) | {report['preset']} ({paper_label(report)}) | "
+                     f"{protocol.get('profile') or 'none'} | {_count(counts.get('train'))} / "
+                     f"{_count(counts.get('val'))} / {_count(counts.get('test'))} | "
+                     f"{_duration(sum(fitted)) if fitted else '-'} | {_duration(protocol.get('seconds'))} | {bar} |")
+    return lines
+
+
+def run_section(run: RunFolder, gaps: dict) -> list[str]:
+    report, protocol = run.report, run.report["protocol"]
+    counts = protocol.get("counts", {})
+    optimizer = protocol.get("optimizer") or {}
+    before = counts.get("split_sizes_before_limit") or {}
+    preset = "" if run.name == report["preset"] else f"preset {report['preset']}, "
+    lines = [f"### {run.name} ({preset}{paper_label(report)})", "", f"*{report.get('title', '')}*", ""]
+    note = gaps.get(run.name, {}).get("note")
+    if note:
+        lines += [note, ""]
+    lines += [
+        f"- Command ([`{run.name}/{COMMAND_FILE}`]({run.name}/{COMMAND_FILE})): "
+        + (f"`{run.command}`" if run.command else "**missing**"),
+        f"- Data: {report.get('dataset_used')}, {_split_text(protocol)}: {_count(counts.get('train'))} train / "
+        f"{_count(counts.get('val'))} val / {_count(counts.get('test'))} test faces"
+        + (f" (split sizes before `max_train_images` {protocol['max_train_images']}: "
+           f"{' / '.join(_count(before.get(k)) for k in ('train', 'val', 'test'))})"
+           if protocol.get("max_train_images") else "")
+        + f"; leak check {_leak_text(counts)}.",
+        f"- Settings: profile {protocol.get('profile') or 'none'}, {protocol.get('image_size')} px, batch "
+        f"{protocol.get('batch_size')}, {optimizer.get('name')} {optimizer.get('learning_rate')}, at most "
+        f"{protocol.get('epochs')} epochs, seed {protocol.get('seed')}.",
+        f"- Run time: {_duration(protocol.get('seconds'))} (`protocol.seconds`).",
+    ]
+    for network in epochs_run(run):
+        trained = f", fit in {_duration(network['seconds'])}" if network["seconds"] is not None else ""
+        lines.append(f"  - `{network['network']}`: {network['epochs']} of {network['cap']} epochs, best val_loss at "
+                     f"epoch {network['best_epoch']}, stopped by {network['stopped_by']}{trained}.")
+    rows = model_rows(run)
+    lines += ["", "| model | task | test faces | accuracy | macro F1 | 1-off | MAE (years) | baseline | learning bar |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for row in rows:
+        metrics, base = row["metrics"], row["baseline"]
+        baseline = (f"median guess MAE {_number(base['median_mae'], 2)}" if row["task"] == "age"
+                    else f"majority {_number(base['majority'])}")
+        verdict = ("-" if row["passed"] is None else "pass" if row["passed"] else "**fail**") + f" ({row['rule']})"
+        if row["one_class"]:
+            verdict += f"; predicts one class for {base['top_prediction_share']:.0%} of the faces"
+        lines.append(f"| {row['model']} | {row['task']} | {_count(metrics.get('n'))} | "
+                     f"{_number(metrics.get('accuracy'))} | {_number(metrics.get('f1'))} | "
+                     f"{_number(metrics.get('one_off_accuracy'))} | {_number(metrics.get('mae'), 2)} | {baseline} | "
+                     f"{verdict} |")
+    verdicts = model_verdicts(rows)
+    lines += ["", "Learning bar: " + "; ".join(
+        f"{model} {'baseline (not judged)' if v is None else 'meets it' if v else '**misses it**'}"
+        for model, v in verdicts.items()) + "."]
+    stuck = sorted({row["model"] for row in rows if row["one_class"]})
+    if stuck:
+        lines.append(f"Stayed at one class on some task: {', '.join(stuck)}.")
+    lines += folds_lines(report)
+    comparison = report.get("comparison") or []
+    if comparison:
+        lines += ["", "| model | task | metric | paper | kit | gap | paper's source | why the gap remains |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for row in comparison:
+            gap = "" if row.get("gap") is None else _metric(row["metric"], row["gap"], signed=True)
+            kit = "not measured" if row.get("kit") is None else _metric(row["metric"], row["kit"])
+            lines.append(f"| {row['model']} | {row['task']} | {row['metric']} | {row['paper']} | {kit} | {gap} | "
+                         f"{row.get('source', '')} | {gap_reason(gaps, run.name, row)} |")
+    else:
+        lines += ["", "The paper reports no numbers of its own for this protocol, so there is no paper-vs-kit table."]
+    return lines + [""]
+
+
+def folds_lines(report: dict) -> list[str]:
+    """One line per task of a fold protocol in ``report.extra`` (e.g. Adience's folds): mean +- std over folds."""
+    lines = []
+    for name, summary in (report.get("extra") or {}).items():
+        if not name.endswith("_folds"):
+            continue
+        protocol = name[: -len("_folds")]
+        if not summary.get("available"):
+            lines.append(f"{protocol} folds: not run ({summary.get('reason', 'not available')}).")
+            continue
+        parts = []
+        for task, scores in summary.get("tasks", {}).items():
+            metric = "mae" if "mae" in scores else "accuracy"
+            if metric in scores:
+                parts.append(f"{task} {metric} {_metric(metric, scores[metric]['mean'])} "
+                             f"± {_metric(metric, scores[metric]['std'])} over {scores['folds']} fold(s)")
+        lines.append(f"{protocol} folds ({summary.get('faces_with_images')} faces with images; networks trained "
+                     f"above, tested on each fold): " + "; ".join(parts) + ".")
+    return [""] + lines if lines else []
+
+
+def render_tables(results_dir: str | Path = RESULTS_DIR) -> str:
+    """The generated part of ``results/README.md`` (between the markers)."""
+    runs = [read_run(folder) for folder in run_folders(results_dir)]
+    gaps = read_gaps(results_dir)
+    lines = ["## All runs", ""] + overview(runs) + [""]
+    lines += [f"Learning bar (issue 8), per model and task on the test faces: gender accuracy >= {GENDER_BAR:.2f}; "
+              f"age-group accuracy >= the majority class + {AGE_GROUP_MARGIN:.2f} and macro F1 >= "
+              f"{AGE_GROUP_F1_BAR:.2f}; age MAE <= {AGE_MAE_RATIO} x the MAE of always predicting the test median "
+              f"age. Baselines come from each folder's `predictions.csv`. A classifier that gives one class to at "
+              f"least {ONE_CLASS_SHARE:.0%} of the test faces is flagged. Paper 000's SVM and K-Means are "
+              f"baselines, reported as they come. Run time is `report.json`'s `protocol.seconds` (the folder's last "
+              f"`agegender run`: reading, leak check, training of the networks not finished before, evaluation); "
+              f"fit time is the networks' training time from their `done.json` (`protocol.training_seconds`). "
+              f"What stopped a network is read from "
+              f"`history.csv`: its epoch cap; early stopping when it ended exactly `patience` epochs after its best "
+              f"val_loss; otherwise the time limit, when one was set.", ""]
+    for run in runs:
+        lines += run_section(run, gaps)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_readme(results_dir: str | Path = RESULTS_DIR, current: str | None = None) -> str:
+    """``results/README.md`` with its generated part replaced; the text outside the markers is kept."""
+    path = Path(results_dir) / README_FILE
+    if current is None:
+        current = path.read_text() if path.is_file() else f"# Results\n\n{BEGIN}\n{END}\n"
+    if current.count(BEGIN) != 1 or current.count(END) != 1 or current.index(BEGIN) > current.index(END):
+        raise ValueError(f"{path}: needs one line {BEGIN!r} and, after it, one line {END!r} around the generated "
+                         "tables")
+    head, rest = current.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{BEGIN}\n\n{render_tables(results_dir)}\n{END}{tail}"
+
+
+def render_run_all(results_dir: str | Path = RESULTS_DIR) -> str:
+    """``results/run_all.sh``: every folder's ``COMMAND.txt``, in folder order, each logged to its ``train.log``."""
+    lines = ["#!/usr/bin/env bash",
+             f"# Generated by `agegender results readme` from results/*/{COMMAND_FILE}: the exact command that made",
+             "# each folder, one after the other. $AGEGENDER_DATA is the folder holding the datasets.",
+             "set -eu",
+             'cd "$(dirname "$0")/.."',
+             ': "${AGEGENDER_DATA:?set AGEGENDER_DATA to the folder holding the datasets}"']
+    for folder in run_folders(results_dir):
+        command_file = folder / COMMAND_FILE
+        if not command_file.is_file():
+            raise ValueError(f"{command_file} is missing: every results folder needs the command that made it")
+        command = command_file.read_text().strip()
+        lines += ["", f"# results/{folder.name}/", f"{command} > results/{folder.name}/train.log 2>&1"]
+    return "\n".join(lines) + "\n"
+
+
+def stale_files(results_dir: str | Path = RESULTS_DIR) -> list[Path]:
+    """The generated files of ``results_dir`` that differ from what the generator writes now."""
+    results_dir = Path(results_dir)
+    wanted = {results_dir / README_FILE: render_readme(results_dir),
+              results_dir / RUN_ALL_FILE: render_run_all(results_dir)}
+    return [path for path, text in wanted.items() if not path.is_file() or path.read_text() != text]
+
+
+def write(results_dir: str | Path = RESULTS_DIR) -> list[Path]:
+    """Write ``README.md`` and ``run_all.sh`` of ``results_dir``; return their paths."""
+    from agegender_tf.experiments.rundir import write_text_atomic
+
+    results_dir = Path(results_dir)
+    readme, run_all = render_readme(results_dir), render_run_all(results_dir)
+    paths = [write_text_atomic(results_dir / README_FILE, readme),
+             write_text_atomic(results_dir / RUN_ALL_FILE, run_all)]
+    paths[1].chmod(0o755)
+    return paths
+
+
+# ----------------------------------------------------------------------------------------------- CLI
+def add_commands(subparsers) -> None:
+    results = subparsers.add_parser("results", help="the committed results/ folder")
+    commands = results.add_subparsers(dest="results_command", required=True)
+    readme = commands.add_parser("readme", help="write results/README.md's tables and results/run_all.sh from the "
+                                                "run folders' reports")
+    readme.add_argument("--results", default=str(RESULTS_DIR), help="the results folder (default: the repository's)")
+    readme.add_argument("--check", action="store_true", help="write nothing; exit 1 when a file is out of date")
+    readme.set_defaults(func=_readme)
+
+
+def _readme(args) -> int:
+    from agegender_tf.errors import UsageError
+
+    folder = Path(args.results)
+    if not folder.is_dir():
+        raise UsageError(f"--results {folder} is not a folder")
+    try:
+        if args.check:
+            stale = stale_files(folder)
+            for path in stale:
+                print(f"{path} is out of date: run agegender results readme --results {folder}")
+            return 1 if stale else 0
+        for path in write(folder):
+            print(f"wrote {path}")
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return 0
+
+
+def main(argv=None) -> int:
+    from agegender_tf.cli import main as cli_main
+
+    return cli_main(["results", "readme", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
