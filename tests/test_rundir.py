@@ -244,3 +244,11 @@ def test_a_second_run_into_a_folder_in_use_exits_at_once(utkface_fixture, tmp_pa
         holder.communicate("", timeout=30)
     assert capsys.readouterr().err.strip() == f"error: {out} is in use by process {holder.pid}"
     assert sorted(p.name for p in out.iterdir()) == [rundir.LOCK_FILE]  # nothing written
+
+
+def test_the_data_root_is_recorded_as_the_environment_variable_when_it_is_that_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("AGEGENDER_DATA", str(tmp_path))
+    assert rundir.fingerprint(get_preset("gra_net"), seed=1, smoke=False,
+                              data_root=str(tmp_path) + "/")["context"]["data_root"] == "$AGEGENDER_DATA"
+    elsewhere = tmp_path / "other"
+    assert rundir.portable_data_root(elsewhere) == str(elsewhere)

@@ -166,6 +166,7 @@ def face_paths(paths, out_dir, data_root=None) -> list[Path]:
         fingerprint = Path(out_dir) / rundir.FINGERPRINT_FILE
         if fingerprint.is_file():
             data_root = json.loads(fingerprint.read_text()).get("context", {}).get("data_root")
+            data_root = os.path.expandvars(data_root) if data_root else None
     if data_root is None or not Path(data_root).is_dir():
         data_root = os.environ.get(DATA_ENV) or data_root
     joined = [Path(data_root or "", path) for path in paths]

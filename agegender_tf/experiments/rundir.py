@@ -122,7 +122,21 @@ def fingerprint(preset, *, seed: int, smoke: bool, data_root, profile: str | Non
         "distribution": {k: distribution[k] for k in ("strategy", "replicas")} if distribution else None,
         "kit_version": __version__,
     }
-    return {"identity": identity, "context": {"data_root": str(data_root)}}
+    return {"identity": identity, "context": {"data_root": portable_data_root(data_root)}}
+
+
+def portable_data_root(data_root) -> str:
+    """``data_root`` as a fingerprint records it: ``$AGEGENDER_DATA`` when it is that folder (so a
+    committed run folder names no machine path), else the path as given."""
+    from agegender_tf.paths import DATA_ENV
+
+    home = os.environ.get(DATA_ENV)
+    try:
+        if home and Path(data_root).resolve() == Path(home).resolve():
+            return f"${DATA_ENV}"
+    except OSError:
+        pass
+    return str(data_root)
 
 
 def _flatten(value, prefix: str = "") -> dict:
