@@ -5,23 +5,5 @@ set -eu
 cd "$(dirname "$0")/.."
 : "${AGEGENDER_DATA:?set AGEGENDER_DATA to the folder holding the datasets}"
 
-# results/adience_cnn/
-agegender run adience_cnn --data-root $AGEGENDER_DATA --out results/adience_cnn --seed 42 --set image_size=96 --set max_train_images=4000 --set epochs=10 --set batch_size=64 --set "callbacks.time_limit={'minutes': 4}" > results/adience_cnn/train.log 2>&1
-
-# results/cnn_lstm/
-agegender run cnn_lstm --data-root $AGEGENDER_DATA --out results/cnn_lstm --seed 42 --set image_size=96 --set max_train_images=3000 --set epochs=10 --set "callbacks.time_limit={'minutes': 3}" > results/cnn_lstm/train.log 2>&1
-
-# results/cnn_lstm_adam_variant/
-agegender run cnn_lstm --data-root $AGEGENDER_DATA --out results/cnn_lstm_adam_variant --seed 42 --set image_size=96 --set max_train_images=3000 --set epochs=10 --set "callbacks.time_limit={'minutes': 4}" --set "optimizer={'name': 'adam', 'learning_rate': 0.001}" --set "task_groups=(('gender',),)" --set "comparisons=()" --set tta=center > results/cnn_lstm_adam_variant/train.log 2>&1
-
 # results/cnn_rnn_ensemble/
 agegender run cnn_rnn_ensemble --data-root $AGEGENDER_DATA --out results/cnn_rnn_ensemble --seed 42 --set image_size=64 --set max_train_images=5000 --set epochs=10 --set "model_args={'num_members': 2, 'conv_filters': (16, 32, 64), 'rnn_units': 32, 'dense_units': 32}" --set "callbacks.time_limit={'minutes': 7}" > results/cnn_rnn_ensemble/train.log 2>&1
-
-# results/gra_net/
-agegender run gra_net --data-root $AGEGENDER_DATA --out results/gra_net --seed 42 --set image_size=32 --set max_train_images=6000 --set epochs=15 --set batch_size=64 --set "model_args={'stem_filters': 16, 'stage_filters': (32, 64, 128), 'final_filters': 256, 'final_units': 1}" --set "callbacks.time_limit={'minutes': 7}" > results/gra_net/train.log 2>&1
-
-# results/gra_net_full/
-agegender run gra_net --data-root $AGEGENDER_DATA --out results/gra_net_full --seed 42 --set image_size=32 --set epochs=30 --set batch_size=64 --set "model_args={'stem_filters': 16, 'stage_filters': (32, 64, 128), 'final_filters': 256, 'final_units': 1}" --set "callbacks.time_limit={'minutes': 26}" > results/gra_net_full/train.log 2>&1
-
-# results/transfer_vgg16_resnet50/
-agegender run transfer_vgg16_resnet50 --data-root $AGEGENDER_DATA --out results/transfer_vgg16_resnet50 --seed 42 --set image_size=64 --set max_train_images=3000 --set epochs=5 --set batch_size=32 --set "callbacks.time_limit={'minutes': 3}" > results/transfer_vgg16_resnet50/train.log 2>&1
