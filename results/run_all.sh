@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 : "${AGEGENDER_DATA:?set AGEGENDER_DATA to the folder holding the datasets}"
 
 # results/cnn_rnn_ensemble/
-agegender run cnn_rnn_ensemble --data-root $AGEGENDER_DATA --out results/cnn_rnn_ensemble --seed 42 --set image_size=64 --set max_train_images=5000 --set epochs=10 --set "model_args={'num_members': 2, 'conv_filters': (16, 32, 64), 'rnn_units': 32, 'dense_units': 32}" --set "callbacks.time_limit={'minutes': 7}" > results/cnn_rnn_ensemble/train.log 2>&1
+agegender run cnn_rnn_ensemble --profile cpu --data-root $AGEGENDER_DATA --out results/cnn_rnn_ensemble --seed 42 > results/cnn_rnn_ensemble/train.log 2>&1

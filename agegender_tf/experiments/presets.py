@@ -188,6 +188,9 @@ _add(Preset(
          "Ten-year groups (decades) as the age classification head; exact age by regression (MSE loss)."),
         ("No optimizer, epochs or image size.", "Adam 1e-3, 128x128 rescaled to [0, 1], early stopping on val_loss."),
         ("Train/test split unstated.", "The committed UTKFace train/val/test split."),
+        ("The paper's scale (128 px, three members) takes days on a 2-core CPU.",
+         "--profile cpu: 64 px, the two hybrids the paper names (CNN+LSTM, CNN+GRU; 0.93M parameters), batch 64, "
+         "30 epochs at most; trained jointly, so a member alone is not calibrated (its age regression in particular)."),
     ),
     # CPU: 64 px, the two hybrids the paper names (CNN+LSTM, CNN+GRU), batch 64, patience sized to an hour.
     profiles={"cpu": {"image_size": 64, "max_train_images": None, "batch_size": 64, "epochs": 30,
