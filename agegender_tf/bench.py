@@ -4,16 +4,29 @@
 augmentation (``transfer_vgg16_resnet50`` preset: rotation 30, shifts 0.2, flip, VGG16
 preprocess_input) at 224x224 on the same N UTKFace images through ImageDataGenerator and tf.data
 in one process, alternating, and prints the median images/second of each. Goal: tf.data >= 5x.
+
+``python -m agegender_tf.bench train --preset P [--profile cpu] [--steps N] [--json]`` trains P's
+main network for N steps fed from one in-memory batch repeated (the machine's limit for that
+network) and N steps fed by the kit's tf.data pipeline on the real training faces, alternating, and
+prints ``in_memory_img_s``, ``pipeline_img_s`` and ``ratio`` (pipeline / in-memory). Goal: >= 0.9.
+
+``python -m agegender_tf.bench precision --preset P [--json]`` trains the same network from the
+in-memory batch under float32, float32 + XLA, mixed_bfloat16 and mixed_bfloat16 + XLA (img/s of
+each) and, with ``--accuracy-steps``, trains each setting on the real pipeline and compares
+validation loss and metrics. See docs/performance.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
 import sys
 import time
+
+from agegender_tf.paths import DATA_ENV
 
 
 def _consume(batches) -> tuple[int, float]:
@@ -91,6 +104,230 @@ def bench_pipeline(root, images: int = 512, batch_size: int = 32, image_size: in
     }
 
 
+# ------------------------------------------------------------------------------ training throughput
+PRECISION_SETTINGS = {
+    "float32": ("float32", False),
+    "float32_xla": ("float32", True),
+    "bf16": ("mixed_bfloat16", False),
+    "bf16_xla": ("mixed_bfloat16", True),
+}
+CPU_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
+
+
+def _cpu_features() -> list[str] | None:
+    """The matrix-math CPU flags of ``CPU_FEATURES`` this machine has (Linux ``/proc/cpuinfo``), else None."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            flags = next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), [])
+    except OSError:
+        return None
+    return [name for name in CPU_FEATURES if name in flags]
+
+
+def _machine() -> dict:
+    import keras
+    import tensorflow as tf
+
+    return {
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        "cpu_count": os.cpu_count(),
+        "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cpu_features": _cpu_features(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.uname().machine,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
+
+
+def resolve_bench_preset(name: str, *, smoke: bool = False, profile: str | None = None, overrides=()):
+    """The preset as ``agegender run`` resolves it (``--profile``, ``--smoke``, ``--set``)."""
+    from agegender_tf.experiments.runner import resolve_preset
+
+    return resolve_preset(name, smoke=smoke, overrides=overrides, profile=profile)
+
+
+def _fit_rounds(model, dataset, batch_size: int, warmup: int, steps: int, rounds: int) -> list[float]:
+    """Images/second of each of ``rounds`` rounds of ``steps`` training steps, timed inside one
+    ``model.fit`` on ``dataset`` (one iterator, as an epoch of a real run) after ``warmup`` steps."""
+    import keras
+
+    times = []
+    timer = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: times.append(time.perf_counter()))
+    model.fit(dataset, steps_per_epoch=warmup + rounds * steps, epochs=1, verbose=0, callbacks=[timer], shuffle=False)
+    marks = times[warmup - 1::steps]  # the end of the warm-up, then the end of each round
+    return [steps * batch_size / (end - start) for start, end in zip(marks, marks[1:])]
+
+
+class MainNetwork:
+    """One preset's main network as the runner trains it: builder, arguments, tasks, loss, pipeline.
+
+    The network is the first of ``runner._models_to_train`` (the preset's own model) on its first
+    task group (e.g. the gender network of a preset that trains gender and age separately).
+    """
+
+    def __init__(self, preset, data_root, seed: int, parts=("train",)):
+        from agegender_tf.experiments import runner
+        from agegender_tf.models.heads import losses_and_metrics
+        from agegender_tf.pipelines.targets import usable_rows
+
+        self.preset = preset
+        self.seed = seed
+        self.name, self.builder, args = runner._models_to_train(preset)[0]
+        self.tasks = tuple(preset.task_groups[0])
+        self.kwargs = runner.model_kwargs(dataclasses.replace(preset, model=self.builder), self.tasks, args)
+        self.loss, self.metrics = losses_and_metrics(self.tasks)
+        weights = {t: preset.loss_weights[t] for t in self.tasks if t in preset.loss_weights}
+        self.loss_weights = weights if len(self.tasks) > 1 and weights else None
+        binning = runner.preset_binning(preset)
+        split, _ = runner.load_data(preset, data_root, seed)
+        usable = {name: usable_rows(split[name], outputs=self.tasks, binning=binning)[0] for name in parts}
+        if len(usable["train"]) < preset.batch_size:
+            raise ValueError(f"preset {preset.name}: {len(usable['train'])} training faces, fewer than one batch "
+                             f"of {preset.batch_size}")
+        self.faces = {name: int(len(frame)) for name, frame in usable.items()}
+        spec = runner.augment_spec(preset, self.builder, self.kwargs)
+        self.datasets = runner.make_datasets(preset, spec, self.tasks, usable, seed, binning)
+
+    def build(self, policy: str = "float32", jit_compile: bool = False):
+        """The network built under dtype ``policy`` and compiled as the runner compiles it (plus ``jit_compile``)."""
+        import keras
+
+        from agegender_tf import models
+        from agegender_tf.experiments.train import make_optimizer, set_seed
+
+        set_seed(self.seed)
+        previous = keras.mixed_precision.global_policy().name
+        keras.mixed_precision.set_global_policy(policy)
+        try:
+            model = models.build(self.builder, **self.kwargs)
+        finally:
+            keras.mixed_precision.set_global_policy(previous)
+        model.compile(optimizer=make_optimizer(self.preset.optimizer), loss=self.loss, metrics=self.metrics,
+                      loss_weights=self.loss_weights, jit_compile=jit_compile)
+        return model
+
+    def pipeline(self):
+        """The runner's training dataset, repeated, without the short last batch of each epoch."""
+        import tensorflow as tf
+
+        size = self.preset.batch_size
+        return self.datasets["train"].repeat().filter(lambda x, y: tf.shape(x)[0] == size)
+
+    def in_memory(self):
+        """One training batch of the pipeline, repeated from memory: no input cost at all. Its
+        element spec is the pipeline's, so both feeds share one traced (and XLA-compiled) step."""
+        return self.pipeline().take(1).cache().repeat()
+
+    def facts(self) -> dict:
+        return {"preset": self.preset.name, "profile": self.preset.profile, "network": self.name,
+                "builder": self.builder, "tasks": list(self.tasks), "image_size": self.preset.image_size,
+                "batch_size": self.preset.batch_size, "faces": self.faces,
+                "model_args": {k: v for k, v in self.kwargs.items() if k != "input_shape"}}
+
+
+def bench_train(preset, data_root, *, steps: int = 20, warmup: int = 5, repeats: int = 2, seed: int = 0) -> dict:
+    """Median images/second of ``preset``'s main network trained from one in-memory batch and from
+    the kit's pipeline (``make_dataset`` on the real training faces, the preset's augmentation).
+
+    Four blocks in the order in-memory, pipeline, pipeline, in-memory (a load change on a shared
+    machine hits both feeds alike); each block is one ``fit`` whose first ``warmup`` steps are not
+    timed, then ``repeats`` timed rounds of ``steps`` steps; the medians of the rounds are reported.
+
+    The first pipeline pass decodes every training face into the in-memory cache; its time is
+    ``cache_fill_s`` (the extra cost of a run's first epoch) and is not part of ``pipeline_img_s``.
+    """
+    import numpy as np
+
+    started = time.perf_counter()
+    network = MainNetwork(preset, data_root, seed)
+    setup_s = time.perf_counter() - started
+    model = network.build()
+    in_memory, pipeline = network.in_memory(), network.pipeline()
+    size = preset.batch_size
+    start = time.perf_counter()
+    _fit_rounds(model, pipeline, size, 1, 1, 1)  # decodes every face into the cache, traces the step
+    cache_fill_s = time.perf_counter() - start
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    rounds = {"in_memory": [], "pipeline": []}
+    feeds = {"in_memory": in_memory, "pipeline": pipeline}
+    for feed in ("in_memory", "pipeline", "pipeline", "in_memory"):
+        rounds[feed] += _fit_rounds(model, feeds[feed], size, warmup, steps, repeats)
+    in_memory_img_s, pipeline_img_s = (float(np.median(rounds[k])) for k in ("in_memory", "pipeline"))
+    return {
+        "benchmark": "train",
+        **network.facts(),
+        "steps": steps,
+        "warmup": warmup,
+        "repeats": repeats,
+        "in_memory_img_s": round(in_memory_img_s, 1),
+        "pipeline_img_s": round(pipeline_img_s, 1),
+        "ratio": round(pipeline_img_s / in_memory_img_s, 3),
+        "rounds_img_s": {k: [round(v, 1) for v in values] for k, values in rounds.items()},
+        "setup_s": round(setup_s, 1),
+        "cache_fill_s": round(cache_fill_s, 1),
+        "load_average_before": [round(x, 2) for x in load_before] if load_before else None,
+        **_machine(),
+    }
+
+
+def bench_precision(preset, data_root, *, steps: int = 20, warmup: int = 5, repeats: int = 2,
+                    accuracy_steps: int = 0, val_images: int = 1024, settings=tuple(PRECISION_SETTINGS),
+                    seed: int = 0) -> dict:
+    """Images/second of ``preset``'s main network under each dtype policy / XLA setting of
+    ``PRECISION_SETTINGS``, fed from one in-memory batch: blocks in the settings' order, then in
+    reverse (each block ``warmup`` untimed steps then ``repeats`` rounds of ``steps``), medians.
+
+    With ``accuracy_steps``, each setting also trains a fresh network (same seed, same batches) for
+    that many steps on the real pipeline and is scored on the first ``val_images`` validation faces.
+    A setting that fails (e.g. an op XLA cannot compile) reports its error instead of a number.
+    """
+    import numpy as np
+
+    network = MainNetwork(preset, data_root, seed, parts=("train", "val"))
+    in_memory = network.in_memory()
+    val = network.datasets["val"].take(max(1, -(-val_images // preset.batch_size)))
+    size = preset.batch_size
+    models, results = {}, {}
+    for name in settings:
+        policy, xla = PRECISION_SETTINGS[name]
+        results[name] = {"policy": policy, "jit_compile": xla}
+        start = time.perf_counter()
+        try:
+            model = network.build(policy, xla)
+            if accuracy_steps:  # a fresh network (same seed, same batches) trained on the real pipeline
+                model.fit(network.pipeline(), steps_per_epoch=accuracy_steps, epochs=1, verbose=0, shuffle=False)
+                scores = model.evaluate(val, verbose=0, return_dict=True)
+                results[name]["validation"] = {k: round(float(v), 4) for k, v in scores.items()}
+            _fit_rounds(model, in_memory, size, 1, 1, 1)  # traces (and XLA-compiles) the step
+            models[name] = model
+        except Exception as error:  # reported per setting, the others still run
+            results[name]["error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:300]}"
+        results[name]["setup_s"] = round(time.perf_counter() - start, 1)
+    rounds = {name: [] for name in models}
+    for name in list(models) + list(models)[::-1]:
+        rounds[name] += _fit_rounds(models[name], in_memory, size, warmup, steps, repeats)
+    baseline = float(np.median(rounds["float32"])) if "float32" in rounds else None
+    for name, values in rounds.items():
+        img_s = float(np.median(values))
+        results[name].update(img_s=round(img_s, 1), rounds_img_s=[round(v, 1) for v in values])
+        if baseline:
+            results[name]["speedup"] = round(img_s / baseline, 2)
+    return {
+        "benchmark": "precision",
+        **network.facts(),
+        "steps": steps,
+        "warmup": warmup,
+        "repeats": repeats,
+        "accuracy_steps": accuracy_steps,
+        "val_images": min(val_images, network.faces["val"]) if accuracy_steps else 0,
+        "settings": results,
+        **_machine(),
+    }
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agegender_tf.bench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="which", required=True)
@@ -102,14 +339,77 @@ def main(argv=None) -> int:
     pipe.add_argument("--seed", type=int, default=0)
     pipe.add_argument("--repeats", type=int, default=3, help="alternating rounds; medians reported")
     pipe.add_argument("--json", action="store_true", help="print only the JSON object")
+    for which, help_text in (("train", "in-memory batch vs the kit's pipeline feeding a preset's main network"),
+                             ("precision", "float32 / XLA / mixed_bfloat16 training speed of a preset's main network")):
+        bench = sub.add_parser(which, help=help_text)
+        bench.add_argument("--preset", required=True, help="a preset, several separated by commas, or all")
+        bench.add_argument("--data-root", default=os.environ.get(DATA_ENV),
+                           help=f"folder holding the datasets (default ${DATA_ENV})")
+        bench.add_argument("--profile", default=None, help="the preset's profile, as in agegender run (e.g. cpu)")
+        bench.add_argument("--smoke", action="store_true", help="the preset's smoke sizes")
+        bench.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                           help="override a preset field, as in agegender run (repeatable)")
+        bench.add_argument("--steps", type=int, default=20, help="timed steps per round")
+        bench.add_argument("--warmup", type=int, default=5, help="untimed steps at the start of each block")
+        bench.add_argument("--repeats", type=int, default=2, help="timed rounds per block; medians reported")
+        bench.add_argument("--seed", type=int, default=0)
+        bench.add_argument("--json", action="store_true", help="print only the JSON object")
+        if which == "precision":
+            bench.add_argument("--accuracy-steps", type=int, default=0,
+                               help="also train each setting this many steps on the real pipeline and score it")
+            bench.add_argument("--val-images", type=int, default=1024, help="validation faces scored (accuracy check)")
+            bench.add_argument("--settings", default=",".join(PRECISION_SETTINGS),
+                               help=f"comma-separated subset of {','.join(PRECISION_SETTINGS)}")
+    from agegender_tf.bench_predict import add_benchmarks
+
+    add_benchmarks(sub)  # predict, faces-memory, framing
     args = parser.parse_args(argv)
-    report = bench_pipeline(args.root, args.images, args.batch_size, args.image_size, args.seed, args.repeats)
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print(json.dumps(report, indent=2))
-        print(f"tf.data / ImageDataGenerator: {report['ratio']}x (cached epoch: {report['ratio_cached']}x); goal >= 5x")
+    if getattr(args, "run_benchmark", None):  # predict, faces-memory, framing (bench_predict.py)
+        report, summary = args.run_benchmark(args)
+        _print(report, summary, args.json)
+        return 0
+    if args.which == "pipeline":
+        report = bench_pipeline(args.root, args.images, args.batch_size, args.image_size, args.seed, args.repeats)
+        _print(report, f"tf.data / ImageDataGenerator: {report['ratio']}x (cached epoch: {report['ratio_cached']}x); "
+                       "goal >= 5x", args.json)
+        return 0
+    if not args.data_root:
+        parser.error(f"no --data-root given and ${DATA_ENV} is unset")
+    if args.steps < 1 or args.warmup < 1 or args.repeats < 1:
+        parser.error("--steps, --warmup and --repeats must be >= 1")
+    settings = tuple(s.strip() for s in getattr(args, "settings", "").split(",") if s.strip())
+    unknown = [s for s in settings if s not in PRECISION_SETTINGS]
+    if args.which == "precision" and (unknown or not settings):
+        parser.error(f"--settings: unknown {unknown}; choose from {','.join(PRECISION_SETTINGS)}")
+    from agegender_tf.experiments.presets import PRESETS
+
+    names = list(PRESETS) if args.preset == "all" else [n.strip() for n in args.preset.split(",") if n.strip()]
+    common = dict(steps=args.steps, warmup=args.warmup, repeats=args.repeats, seed=args.seed)
+    for name in names:  # one process: the file check and the manifest are shared between presets
+        preset = resolve_bench_preset(name, smoke=args.smoke, profile=args.profile, overrides=args.overrides)
+        if args.which == "train":
+            report = bench_train(preset, args.data_root, **common)
+            summary = (f"{report['preset']} ({report['network']}): pipeline {report['pipeline_img_s']} img/s / "
+                       f"in-memory {report['in_memory_img_s']} img/s = {report['ratio']}; goal >= 0.9")
+        else:
+            report = bench_precision(preset, args.data_root, accuracy_steps=args.accuracy_steps,
+                                     val_images=args.val_images, settings=settings, **common)
+            summary = f"{report['preset']} ({report['network']}): " + "; ".join(
+                f"{setting} {row.get('img_s', row.get('error'))} img/s" for setting, row in report["settings"].items())
+        _print(report, summary, args.json)
+        _release_models()
     return 0
+
+
+def _print(report: dict, summary: str, as_json: bool) -> None:
+    """One JSON line per report (``--json``), else indented JSON and a one-line summary."""
+    print(json.dumps(report) if as_json else json.dumps(report, indent=2) + "\n" + summary, flush=True)
+
+
+def _release_models() -> None:
+    """Free the networks of the preset just measured before the next one is built."""
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session()
 
 
 if __name__ == "__main__":

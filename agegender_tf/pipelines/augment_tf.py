@@ -27,6 +27,11 @@ def _uniform(seed, shape, low, high, salt):
                                        maxval=high)
 
 
+def flip_draws(seed, batch):
+    """[batch] booleans: which images a horizontal flip mirrors (probability 0.5, as IDG)."""
+    return _uniform(seed, [batch], 0.0, 1.0, 6) < 0.5
+
+
 def affine_transforms(batch, height, width, spec: AugmentSpec, seed):
     """[batch, 8] output->input projective transforms (x = column, y = row) for ``spec``;
     the horizontal flip is folded in, so one warp does both."""
@@ -45,7 +50,7 @@ def affine_transforms(batch, height, width, spec: AugmentSpec, seed):
     b2 = cy - b0 * cx - b1 * cy + sin * tx + cos * ty
     if spec.horizontal_flip:
         # IDG flips after the warp: output (x, y) reads the warp at (W - 1 - x, y).
-        flip = _uniform(seed, shape, 0.0, 1.0, 6) < 0.5
+        flip = flip_draws(seed, shape[0])
         sign = tf.where(flip, -1.0, 1.0)
         a2 = tf.where(flip, a0 * (width - 1) + a2, a2)
         b2 = tf.where(flip, b0 * (width - 1) + b2, b2)
@@ -68,9 +73,14 @@ def _warp_opencv(images: np.ndarray, transforms: np.ndarray, border: int) -> np.
     return out
 
 
-def has_geometry(spec: AugmentSpec) -> bool:
+def warps(spec: AugmentSpec) -> bool:
+    """True when ``spec`` rotates, shifts or zooms (more than a mirror image)."""
     return bool(spec.rotation_range or spec.width_shift_range or spec.height_shift_range
-                or spec.zoom_range != (1.0, 1.0) or spec.horizontal_flip)
+                or spec.zoom_range != (1.0, 1.0))
+
+
+def has_geometry(spec: AugmentSpec) -> bool:
+    return warps(spec) or spec.horizontal_flip
 
 
 def warp_batch(images, spec: AugmentSpec, seed, warp: str = "opencv"):
@@ -91,41 +101,66 @@ def warp_batch(images, spec: AugmentSpec, seed, warp: str = "opencv"):
     raise ValueError(f"warp must be 'opencv' or 'tf', got {warp!r}")
 
 
-def augment_batch(images, spec: AugmentSpec, seed, warp: str = "opencv"):
-    """Random IDG-style augmentation of uint8 images [B, H, W, 3]; float32 0..255 out."""
-    batch = tf.shape(images)[0]
-    if has_geometry(spec):
-        images = warp_batch(images, spec, seed, warp)
-    images = tf.cast(images, tf.float32)
-    if spec.brightness_range is not None:
-        factor = _uniform(seed, [batch], spec.brightness_range[0], spec.brightness_range[1], 7)
-        images = tf.clip_by_value(images * factor[:, None, None, None], 0.0, 255.0)
-    return images
+def _windows_numpy(images: np.ndarray, tops, lefts, flips, height: int, width: int) -> np.ndarray:
+    out = np.empty((len(images), height, width, images.shape[3]), dtype=images.dtype)
+    full_width = images.shape[2]
+    for i, (top, left, flip) in enumerate(zip(tops, lefts, flips)):
+        if flip:  # the window at ``left`` of the mirrored image is the mirror of the window at W - left - width
+            out[i] = images[i, top:top + height, full_width - left - width:full_width - left][:, ::-1]
+        else:
+            out[i] = images[i, top:top + height, left:left + width]
+    return out
 
 
-def crop_batch(images, out_size, random: bool, seed=None):
-    """Crop [B, H, W, C] to ``out_size``: centre, or a random window per image."""
+def crop_batch(images, out_size, random: bool, seed=None, flip=None, warp: str = "opencv"):
+    """Crop [B, H, W, C] to ``out_size``: centre, or a random window per image. ``flip`` ([B] bool)
+    mirrors those images first, in the same copy.
+
+    Windows are whole pixels, copied by NumPy slices (``warp="opencv"``) or by two gathers
+    (``warp="tf"``, pure graph); both give the same pixels."""
     out_h, out_w = out_size
     height, width = images.shape[1], images.shape[2]
-    if (height, width) == (out_h, out_w):
-        return images
-    if not random:
+    if not random and flip is None:
+        if (height, width) == (out_h, out_w):
+            return images
         top, left = (height - out_h) // 2, (width - out_w) // 2
         return images[:, top:top + out_h, left:left + out_w, :]
     batch = tf.shape(images)[0]
-    top = tf.floor(_uniform(seed, [batch], 0.0, float(height - out_h + 1), 8))
-    left = tf.floor(_uniform(seed, [batch], 0.0, float(width - out_w + 1), 9))
-    # Boxes on exact pixel centres: crop_and_resize then copies pixels without interpolating.
-    boxes = tf.stack([top / (height - 1), left / (width - 1),
-                      (top + out_h - 1) / (height - 1), (left + out_w - 1) / (width - 1)], axis=1)
-    return tf.image.crop_and_resize(images, boxes, tf.range(batch), [out_h, out_w])
+    if random:
+        top = tf.cast(tf.floor(_uniform(seed, [batch], 0.0, float(height - out_h + 1), 8)), tf.int32)
+        left = tf.cast(tf.floor(_uniform(seed, [batch], 0.0, float(width - out_w + 1), 9)), tf.int32)
+    else:
+        top, left = tf.fill([batch], (height - out_h) // 2), tf.fill([batch], (width - out_w) // 2)
+    flip = tf.zeros([batch], tf.bool) if flip is None else flip
+    if warp == "opencv":
+        windows = tf.numpy_function(lambda x, tops, lefts, flips: _windows_numpy(x, tops, lefts, flips, out_h, out_w),
+                                    [images, top, left, flip], images.dtype, stateful=False)
+        return tf.ensure_shape(windows, [None, out_h, out_w, images.shape[3]])
+    if warp == "tf":
+        steps = tf.range(out_w)
+        columns = tf.where(flip[:, None], width - 1 - left[:, None] - steps, left[:, None] + steps)
+        rows = tf.gather(images, top[:, None] + tf.range(out_h), axis=1, batch_dims=1)
+        return tf.gather(rows, columns, axis=2, batch_dims=1)
+    raise ValueError(f"warp must be 'opencv' or 'tf', got {warp!r}")
 
 
 def finish_batch(images, spec: AugmentSpec, out_size, training: bool, seed, warp: str = "opencv"):
     """Everything after decode+resize of uint8 images: augmentation (training), crop, noise,
-    preprocessing; float32 out."""
-    images = augment_batch(images, spec, seed, warp) if training else tf.cast(images, tf.float32)
-    images = crop_batch(images, out_size, random=training and spec.random_crop, seed=seed)
+    preprocessing; float32 out.
+
+    Warp, flip and crop move uint8 pixels: a flip without a warp is done in the crop's copy (a
+    mirror maps pixels onto pixels: the warp's result, at a fraction of its cost). Brightness and
+    noise are per pixel, so they run after the crop, on the output size only."""
+    flip = None
+    if training and warps(spec):
+        images = warp_batch(images, spec, seed, warp)  # the flip is folded into the warp
+    elif training and spec.horizontal_flip:
+        flip = flip_draws(seed, tf.shape(images)[0])
+    images = crop_batch(images, out_size, random=training and spec.random_crop, seed=seed, flip=flip, warp=warp)
+    images = tf.cast(images, tf.float32)
+    if training and spec.brightness_range is not None:
+        factor = _uniform(seed, [tf.shape(images)[0]], spec.brightness_range[0], spec.brightness_range[1], 7)
+        images = tf.clip_by_value(images * factor[:, None, None, None], 0.0, 255.0)
     if training and spec.noise_std:
         noise = tf.random.stateless_normal(tf.shape(images), seed=tf.random.experimental.stateless_fold_in(seed, 10),
                                            stddev=spec.noise_std)
