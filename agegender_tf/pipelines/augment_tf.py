@@ -101,23 +101,12 @@ def warp_batch(images, spec: AugmentSpec, seed, warp: str = "opencv"):
     raise ValueError(f"warp must be 'opencv' or 'tf', got {warp!r}")
 
 
-def _windows_numpy(images: np.ndarray, tops, lefts, flips, height: int, width: int) -> np.ndarray:
-    out = np.empty((len(images), height, width, images.shape[3]), dtype=images.dtype)
-    full_width = images.shape[2]
-    for i, (top, left, flip) in enumerate(zip(tops, lefts, flips)):
-        if flip:  # the window at ``left`` of the mirrored image is the mirror of the window at W - left - width
-            out[i] = images[i, top:top + height, full_width - left - width:full_width - left][:, ::-1]
-        else:
-            out[i] = images[i, top:top + height, left:left + width]
-    return out
-
-
-def crop_batch(images, out_size, random: bool, seed=None, flip=None, warp: str = "opencv"):
+def crop_batch(images, out_size, random: bool, seed=None, flip=None):
     """Crop [B, H, W, C] to ``out_size``: centre, or a random window per image. ``flip`` ([B] bool)
     mirrors those images first, in the same copy.
 
-    Windows are whole pixels, copied by NumPy slices (``warp="opencv"``) or by two gathers
-    (``warp="tf"``, pure graph); both give the same pixels."""
+    Windows are whole pixels, copied by two gathers (rows, then columns; a mirrored image reads its
+    columns right to left): pure graph, no Python in the loop, no interpolation."""
     out_h, out_w = out_size
     height, width = images.shape[1], images.shape[2]
     if not random and flip is None:
@@ -132,16 +121,10 @@ def crop_batch(images, out_size, random: bool, seed=None, flip=None, warp: str =
     else:
         top, left = tf.fill([batch], (height - out_h) // 2), tf.fill([batch], (width - out_w) // 2)
     flip = tf.zeros([batch], tf.bool) if flip is None else flip
-    if warp == "opencv":
-        windows = tf.numpy_function(lambda x, tops, lefts, flips: _windows_numpy(x, tops, lefts, flips, out_h, out_w),
-                                    [images, top, left, flip], images.dtype, stateful=False)
-        return tf.ensure_shape(windows, [None, out_h, out_w, images.shape[3]])
-    if warp == "tf":
-        steps = tf.range(out_w)
-        columns = tf.where(flip[:, None], width - 1 - left[:, None] - steps, left[:, None] + steps)
-        rows = tf.gather(images, top[:, None] + tf.range(out_h), axis=1, batch_dims=1)
-        return tf.gather(rows, columns, axis=2, batch_dims=1)
-    raise ValueError(f"warp must be 'opencv' or 'tf', got {warp!r}")
+    steps = tf.range(out_w)
+    columns = tf.where(flip[:, None], width - 1 - left[:, None] - steps, left[:, None] + steps)
+    rows = tf.gather(images, top[:, None] + tf.range(out_h), axis=1, batch_dims=1)
+    return tf.gather(rows, columns, axis=2, batch_dims=1)
 
 
 def finish_batch(images, spec: AugmentSpec, out_size, training: bool, seed, warp: str = "opencv"):
@@ -156,7 +139,7 @@ def finish_batch(images, spec: AugmentSpec, out_size, training: bool, seed, warp
         images = warp_batch(images, spec, seed, warp)  # the flip is folded into the warp
     elif training and spec.horizontal_flip:
         flip = flip_draws(seed, tf.shape(images)[0])
-    images = crop_batch(images, out_size, random=training and spec.random_crop, seed=seed, flip=flip, warp=warp)
+    images = crop_batch(images, out_size, random=training and spec.random_crop, seed=seed, flip=flip)
     images = tf.cast(images, tf.float32)
     if training and spec.brightness_range is not None:
         factor = _uniform(seed, [tf.shape(images)[0]], spec.brightness_range[0], spec.brightness_range[1], 7)
