@@ -39,6 +39,16 @@ def test_svm_on_pixels_separates_held_out_images():
     assert accuracy_score(labels[60:], predicted) >= 0.9
 
 
+def test_principal_components_shrink_the_features_and_keep_the_classes_apart():
+    images, labels = _two_class_images(count=80)
+    model = svm_baseline(size=(12, 12), seed=0, components=10).fit(images[:60], labels[:60])
+    assert model.named_steps["components"].transform(np.zeros((2, 12 * 12 * 3))).shape == (2, 10)
+    assert accuracy_score(labels[60:], model.predict(images[60:])) >= 0.9
+    # Fewer samples than components: as many components as samples.
+    few = kmeans_baseline(n_clusters=2, size=(12, 12), seed=0, components=100).fit(images[:6], labels[:6])
+    assert few.named_steps["components"].pca_.n_components_ == 6
+
+
 def test_kmeans_maps_clusters_to_majority_labels():
     features = np.array([[0.0], [0.1], [0.2], [10.0], [10.1], [10.2], [10.3]])
     labels = np.array(["female", "female", "male", "male", "male", "male", "female"])

@@ -233,10 +233,12 @@ def test_model_args_are_checked_against_the_builder():
 
 def test_profiles_apply_before_smoke_and_set():
     full = resolve("gra_net", profile="cpu")
-    assert (full.profile, full.image_size, full.max_train_images) == ("cpu", 64, None)
+    assert (full.profile, full.image_size, full.max_train_images) == ("cpu", 32, None)
+    assert full.model_args["stem_filters"] == 16
     assert full.epochs == get_preset("gra_net").epochs  # a profile changes only what it names
     smoke = resolve("gra_net", profile="cpu", smoke=True)
     assert (smoke.profile, smoke.image_size, smoke.max_train_images) == ("cpu", 32, 320)  # --smoke wins for sizes
+    assert smoke.model_args["stem_filters"] == 8
     assert resolve("gra_net", profile="cpu", overrides=["image_size=48"]).image_size == 48  # --set wins over both
     assert resolve("gra_net").profile is None
     with pytest.raises(UsageError, match="no profile 'gpu'"):
@@ -246,6 +248,14 @@ def test_profiles_apply_before_smoke_and_set():
 @pytest.mark.parametrize("name", NAMES)
 def test_every_preset_has_a_cpu_profile_on_the_whole_training_split(name):
     assert get_preset(name).profiles["cpu"]["max_train_images"] is None
+
+
+def test_cnn_lstm_variant_profile_changes_only_the_optimizer_and_its_patience():
+    recipe, variant = resolve("cnn_lstm", profile="cpu"), resolve("cnn_lstm", profile="cpu_adam")
+    assert recipe.optimizer["name"] == "sgd" and variant.optimizer == {"name": "adam", "learning_rate": 1e-3}
+    changed = {f for f in ("image_size", "epochs", "batch_size", "augment", "split", "model_args", "optimizer",
+                           "callbacks", "comparisons") if getattr(recipe, f) != getattr(variant, f)}
+    assert changed == {"optimizer", "callbacks"}
 
 
 def test_the_profile_reaches_report_json(tmp_path, monkeypatch):
@@ -284,4 +294,4 @@ def test_listing_rows():
     assert [r["name"] for r in rows] == list(NAMES)
     assert rows[3]["seed_document"] == "003_49ef1d907f51e97c" and rows[3]["model"] == "transfer"
     assert [r["paper"] for r in rows] == [f"paper 00{k}" for k in range(5)]
-    assert rows[4]["title"].startswith("GRA_Net") and rows[4]["profiles"]["cpu"]["image_size"] == 64
+    assert rows[4]["title"].startswith("GRA_Net") and rows[4]["profiles"]["cpu"]["image_size"] == 32
