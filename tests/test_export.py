@@ -45,7 +45,7 @@ def test_export_agrees_with_keras(predictor, real_faces, tmp_path, fmt, quantize
     assert set(got) == set(predictor.tasks)
     for task in ("gender", "age_group"):
         difference = float(np.abs(got[task] - expected[task]).max())
-        # Dynamic-range quantized weights are int8: close, not equal (its accuracy is stated in docs/predict.md).
+        # Dynamic-range quantized weights are int8: close, not equal (its accuracy: docs/predict.md, export-accuracy).
         assert difference <= (FLOAT_TOLERANCE if quantize is None else 0.05), (task, difference)
     assert np.abs(got["age"].reshape(-1) - expected["age"]).max() <= (1e-3 if quantize is None else 0.5)
 
@@ -60,3 +60,71 @@ def test_export_command_writes_the_model_and_its_card(predictor, tmp_path, capsy
     assert cli.main(["export", "--model", model_dir, "--format", "onnx", "--quantize", "dynamic",
                      "--out", str(tmp_path / "x.onnx")]) == 2
     assert "applies to --format tflite only" in capsys.readouterr().err
+
+
+# ------------------------------------------------- recurrent networks and agegender export-accuracy
+def make_tiny_rnn_model(folder):
+    """An untrained CNN+LSTM / CNN+GRU ensemble (the bundled model's builder) at the smoke preset's size, 32 px."""
+    import dataclasses
+
+    import keras
+
+    from agegender_tf import models
+    from agegender_tf.experiments import runner
+
+    tasks = ("gender", "age_group", "age")
+    preset = dataclasses.replace(runner.resolve_preset("cnn_rnn_ensemble", smoke=True), image_size=32)
+    kwargs = runner.model_kwargs(preset, tasks)
+    spec = runner.augment_spec(preset, "cnn_rnn_ensemble", kwargs)
+    keras.utils.set_random_seed(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    models.build("cnn_rnn_ensemble", **kwargs).save(folder / "best.keras")
+    predict.write_model_card(folder, preset, "cnn_rnn_ensemble", "cnn_rnn_ensemble", kwargs, tasks, spec,
+                             train_faces=0)
+    return folder
+
+
+@pytest.mark.slow
+def test_export_accuracy_of_a_recurrent_model_on_generated_faces(tmp_path, capsys):
+    """The LSTM/GRU ensemble exports to TFLite with a fixed batch of one; ``agegender export-accuracy``
+    runs Keras, float and quantized TFLite on a generated UTKFace-layout folder and its split file."""
+    from tests.fixtures import write_utkface_layout
+
+    model = make_tiny_rnn_model(tmp_path / "net")
+    assert export.has_recurrent_layers(predict.load(model).network)
+    written = write_utkface_layout(tmp_path / "utkface" / "UTKFace", per_group=2, size=40)
+    split_file = tmp_path / "split.csv"
+    split_file.write_text("file,split\n" + "".join(f"{p.name},{'test' if i % 4 else 'train'}\n"
+                                                   for i, p in enumerate(written)))
+    test_faces = sum(1 for i in range(len(written)) if i % 4)
+    out = tmp_path / "exports"
+    args = ["export-accuracy", "--model", str(model), "--data-root", str(tmp_path / "utkface"),
+            "--split-file", str(split_file), "--out", str(out), "--batch-size", "4", "--json"]
+    assert cli.main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["faces"] == test_faces and result["split"] == "test"
+    assert json.loads((out / "accuracy.json").read_text()) == result
+    rows = {row["name"]: row for row in result["variants"]}
+    assert list(rows) == list(export.VARIANTS)
+    for row in rows.values():
+        assert 0 <= row["gender_accuracy"] <= 1 and 0 <= row["age_group_accuracy"] <= 1 and row["age_mae"] >= 0
+    card = json.loads((out / "model.tflite.model_card.json").read_text())
+    assert card["export"]["input"]["shape"][0] == 1  # one face per call (recurrent layers)
+    exact = rows["tflite"]["vs_keras"]
+    assert exact["gender_max_abs_diff"] <= FLOAT_TOLERANCE and exact["age_group_max_abs_diff"] <= FLOAT_TOLERANCE
+    assert rows["tflite"]["gender_accuracy"] == rows["keras"]["gender_accuracy"]
+    assert rows["tflite-dynamic"]["vs_keras"]["gender_max_abs_diff"] <= 0.05
+    assert rows["tflite-dynamic"]["bytes"] < rows["tflite"]["bytes"]
+    # A batch of several faces goes through the one-face file face by face.
+    faces_in = np.random.default_rng(0).uniform(0, 255, (3, *card["load_size"], 3)).astype(np.float32)
+    assert export.load_exported(out / "model.tflite", "tflite")(faces_in)["gender"].shape == (3, 2)
+
+
+def test_face_metrics_against_labels(predictor):
+    import pandas as pd
+
+    frame = pd.DataFrame({"gender": ["female", "male", "male", None], "age": [5.0, 25.0, 47.0, 91.0]})
+    outputs = {"gender": np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.5, 0.5]]),
+               "age_group": np.eye(10)[[0, 2, 3, 9]], "age": np.array([5.0, 30.0, 40.0, 91.0])}
+    metrics = export.face_metrics(predictor, outputs, frame)
+    assert metrics == {"gender_accuracy": 2 / 3, "age_group_accuracy": 0.75, "age_mae": 3.0}
