@@ -5,5 +5,8 @@ set -eu
 cd "$(dirname "$0")/.."
 : "${AGEGENDER_DATA:?set AGEGENDER_DATA to the folder holding the datasets}"
 
+# results/adience_cnn/
+agegender run adience_cnn --profile cpu --data-root $AGEGENDER_DATA --out results/adience_cnn --seed 42 > results/adience_cnn/train.log 2>&1
+
 # results/cnn_rnn_ensemble/
 agegender run cnn_rnn_ensemble --profile cpu --data-root $AGEGENDER_DATA --out results/cnn_rnn_ensemble --seed 42 > results/cnn_rnn_ensemble/train.log 2>&1
