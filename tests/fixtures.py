@@ -7,9 +7,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+# GRA_Net with one attention stage whose mask pools once: every layer kind of the network (residual units,
+# max pooling, bilinear upsampling, the soft mask's activation, the gate) in 100 layers instead of the smoke
+# preset's 361. What costs in a CPU smoke run is the number of layers and variables, not the arithmetic:
+# tracing the first Nadam training step builds ~73k graph ops for the 361-layer network (a minute of CPU).
+# For the tests that check a run's plumbing (files, resume, refusal, distribution), not the architecture.
+TINY_GRA_NET = ("--set", "model_args={'stem_filters': 8, 'stage_filters': (16,), 'attention_modules': (1,), "
+                "'mask_depths': (1,), 'final_filters': 32, 'final_units': 1}")
+
 # The smoke run that conftest's ``gra_net_smoke_run`` trains once per session (tiny images, holdout split).
 SMOKE_RUN_ARGS = ("--smoke", "--quiet", "--seed", "7", "--set", "split.kind=holdout", "--set", "image_size=32",
-                  "--set", "batch_size=16")
+                  "--set", "batch_size=16", *TINY_GRA_NET)
 
 
 def write_jpeg(path: str | Path, size: int | tuple[int, int] = 64, seed: int = 0, mode: str = "RGB") -> Path:

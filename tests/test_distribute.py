@@ -13,9 +13,8 @@ import sys
 import textwrap
 
 import pandas as pd
-import pytest
 
-from tests.fixtures import write_jpeg
+from tests.fixtures import TINY_GRA_NET
 
 TWO_CPU_DEVICES = ["/job:localhost/replica:0/task:0/device:CPU:0", "/job:localhost/replica:0/task:0/device:CPU:1"]
 
@@ -72,23 +71,12 @@ def test_each_of_two_cpu_replicas_runs_its_share_of_the_training_steps(tmp_path)
     assert (tmp_path / "net" / "done.json").exists()
 
 
-@pytest.fixture(scope="module")
-def utkface_fixture(tmp_path_factory):
-    """120 small JPEGs named as UTKFace names them."""
-    root = tmp_path_factory.mktemp("data")
-    for index in range(120):
-        age, gender = (5, 25, 45)[index % 3] + index % 4, index % 2
-        write_jpeg(root / "utkface" / "UTKFace" / f"{age}_{gender}_{index % 5}_20170110{index:07d}.jpg.chip.jpg",
-                   size=24, seed=index)
-    return root
-
-
-def test_agegender_run_mirrored_on_two_cpu_replicas_reports_them(utkface_fixture, tmp_path):
+def test_agegender_run_mirrored_on_two_cpu_replicas_reports_them(utkface_layout_root, tmp_path):
     out = tmp_path / "run"
     done = _python(["-m", "agegender_tf.cli", "run", "gra_net", "--smoke", "--quiet", "--strategy", "mirrored",
-                    "--cpu-replicas", "2", "--data-root", str(utkface_fixture), "--out", str(out),
+                    "--cpu-replicas", "2", "--data-root", str(utkface_layout_root), "--out", str(out),
                     "--set", "split.kind=holdout", "--set", "image_size=32", "--set", "batch_size=8",
-                    "--set", "max_train_images=64", "--set", "epochs=1"])
+                    "--set", "max_train_images=32", "--set", "epochs=1", *TINY_GRA_NET])
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     distribution = report["protocol"]["distribution"]

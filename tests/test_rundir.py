@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,7 @@ import pytest
 from agegender_tf.errors import UsageError
 from agegender_tf.experiments import rundir
 from agegender_tf.experiments.presets import get_preset, smoke_version
+from tests.fixtures import SMOKE_RUN_ARGS
 
 
 def record(seed=7, **changes):
@@ -147,31 +149,19 @@ def test_atomic_files_get_the_permissions_a_plain_write_gives(tmp_path):
 
 
 # ------------------------------------------------------------------------- agegender run / report
-TINY = ["--smoke", "--quiet", "--set", "split.kind=holdout", "--set", "image_size=32", "--set", "batch_size=16",
-        "--set", "max_train_images=64", "--set", "epochs=2"]
+# A run these tests train themselves is the session smoke run's settings on 32 training faces, 2 epochs;
+# the refusal test reruns a copy of the session smoke run (conftest ``gra_net_smoke_run``) itself.
+TINY = [*SMOKE_RUN_ARGS, "--set", "max_train_images=32", "--set", "epochs=2"]
 NETWORK = "gra_net__gender_age_group_age"
 
 
-@pytest.fixture(scope="module")
-def utkface_fixture(tmp_path_factory):
-    """120 small JPEGs named as UTKFace names them."""
-    from tests.fixtures import write_jpeg
-
-    root = tmp_path_factory.mktemp("data")
-    for index in range(120):
-        age, gender = (5, 25, 45)[index % 3] + index % 4, index % 2
-        write_jpeg(root / "utkface" / "UTKFace" / f"{age}_{gender}_{index % 5}_20170110{index:07d}.jpg.chip.jpg",
-                   size=24, seed=index)
-    return root
-
-
-def _run(root, out, *extra):
+def _run(root, out, *extra, args=TINY):
     from agegender_tf.cli import main
 
-    return main(["run", "gra_net", "--data-root", str(root), "--out", str(out), *TINY, *extra])
+    return main(["run", "gra_net", "--data-root", str(root), "--out", str(out), *args, *extra])
 
 
-def test_a_kill_after_training_before_the_report_loses_no_training(utkface_fixture, tmp_path, monkeypatch, capsys):
+def test_a_kill_after_training_before_the_report_loses_no_training(utkface_layout_root, tmp_path, monkeypatch, capsys):
     from agegender_tf.experiments import train as train_module
 
     def killed_here(out_dir):
@@ -180,13 +170,13 @@ def test_a_kill_after_training_before_the_report_loses_no_training(utkface_fixtu
     out = tmp_path / "run"
     monkeypatch.setattr(train_module, "remove_backup", killed_here)
     with pytest.raises(KeyboardInterrupt):
-        _run(utkface_fixture, out)
+        _run(utkface_layout_root, out)
     monkeypatch.undo()
     network = out / "train" / NETWORK
     assert (network / "done.json").exists() and (network / "backup").is_dir()
     assert not (out / "report.json").exists()  # visibly unfinished
     best = (network / "best.keras").read_bytes()
-    assert _run(utkface_fixture, out) == 0
+    assert _run(utkface_layout_root, out) == 0
     assert pd_epochs(network / "history.csv") == [0, 1]  # not retrained from epoch 0, nothing appended
     assert (network / "best.keras").read_bytes() == best
     assert not (network / "backup").exists()
@@ -200,18 +190,18 @@ def pd_epochs(path):
 
 
 def test_rerun_with_other_settings_is_refused_a_cut_model_is_named_and_overwrite_starts_fresh(
-        utkface_fixture, tmp_path, capsys):
+        gra_net_smoke_run, utkface_layout_root, tmp_path, capsys):
     from agegender_tf.cli import main
 
-    out = tmp_path / "run"
-    assert _run(utkface_fixture, out, "--seed", "7") == 0
+    out = shutil.copytree(gra_net_smoke_run, tmp_path / "run")  # a finished run of SMOKE_RUN_ARGS (seed 7)
     report_bytes = (out / "report.json").read_bytes()
+    epochs = json.loads(report_bytes)["protocol"]["epochs"]
     capsys.readouterr()
 
-    assert _run(utkface_fixture, out, "--seed", "8", "--set", "epochs=3") == 2
+    assert _run(utkface_layout_root, out, "--seed", "8", "--set", f"epochs={epochs + 1}", args=SMOKE_RUN_ARGS) == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1
-    assert "seed: 7 -> 8" in error and "preset.epochs: 2 -> 3" in error and "--overwrite" in error
+    assert "seed: 7 -> 8" in error and f"preset.epochs: {epochs} -> {epochs + 1}" in error and "--overwrite" in error
     assert (out / "report.json").read_bytes() == report_bytes  # the folder is untouched
 
     best = out / "train" / NETWORK / "best.keras"
@@ -220,18 +210,18 @@ def test_rerun_with_other_settings_is_refused_a_cut_model_is_named_and_overwrite
     assert main(["report", "gra_net", "--run", str(out)]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith(expected) and error.endswith("rerun with --overwrite to start fresh")
-    assert _run(utkface_fixture, out, "--seed", "7") == 2
+    assert _run(utkface_layout_root, out, args=SMOKE_RUN_ARGS) == 2  # its own settings: the cut model is named
     error = capsys.readouterr().err.strip()
     assert error.startswith(expected) and len(error.splitlines()) == 1
 
-    assert _run(utkface_fixture, out, "--seed", "8", "--set", "epochs=3", "--overwrite") == 0
+    assert _run(utkface_layout_root, out, "--seed", "8", "--set", "epochs=3", "--overwrite") == 0
     report = json.loads((out / "report.json").read_text())
     assert report["protocol"]["seed"] == 8 and report["protocol"]["epochs"] == 3
     assert pd_epochs(out / "train" / NETWORK / "history.csv") == [0, 1, 2]  # trained afresh, not reused
     assert json.loads((out / rundir.FINGERPRINT_FILE).read_text())["identity"]["seed"] == 8
 
 
-def test_a_second_run_into_a_folder_in_use_exits_at_once(utkface_fixture, tmp_path, capsys):
+def test_a_second_run_into_a_folder_in_use_exits_at_once(utkface_layout_root, tmp_path, capsys):
     out = tmp_path / "run"
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys\nfrom agegender_tf.experiments.rundir import locked\n"
@@ -239,7 +229,7 @@ def test_a_second_run_into_a_folder_in_use_exits_at_once(utkface_fixture, tmp_pa
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        assert _run(utkface_fixture, out) == 2
+        assert _run(utkface_layout_root, out) == 2
     finally:
         holder.communicate("", timeout=30)
     assert capsys.readouterr().err.strip() == f"error: {out} is in use by process {holder.pid}"
