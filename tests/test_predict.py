@@ -15,20 +15,21 @@ from PIL import Image
 from agegender_tf import cli, predict
 from agegender_tf.binning import DECADES
 from agegender_tf.data.manifest import GENDER_CLASSES
-from tests.fixtures import truncate, write_jpeg
+from tests.fixtures import TINY_GRA_NET, truncate, write_jpeg
 
 TASKS = ("gender", "age_group", "age")
 
 
 def make_tiny_model(folder: Path) -> Path:
-    """An untrained GRA_Net at the smoke preset's size saved as ``agegender run`` leaves a network
-    folder (``best.keras`` + ``model_card.json``); weights are random, which parity checks do not mind."""
+    """An untrained GRA_Net of one attention stage (``fixtures.TINY_GRA_NET``) on the smoke preset's 32 px
+    faces saved as ``agegender run`` leaves a network folder (``best.keras`` + ``model_card.json``);
+    weights are random, which parity checks do not mind."""
     import keras
 
     from agegender_tf import models
     from agegender_tf.experiments import runner
 
-    preset = runner.resolve_preset("gra_net", smoke=True)
+    preset = runner.resolve_preset("gra_net", smoke=True, overrides=TINY_GRA_NET[1::2])
     kwargs = runner.model_kwargs(dataclasses.replace(preset, model="gra_net"), TASKS, dict(preset.model_args))
     spec = runner.augment_spec(preset, "gra_net", kwargs)
     keras.utils.set_random_seed(0)
