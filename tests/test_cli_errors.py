@@ -240,8 +240,9 @@ def test_saved_models_load_after_importing_the_models_package(tmp_path):
 
     from agegender_tf import models
 
-    model = models.build("gra_net", input_shape=(32, 32, 3), tasks=("gender",), stem_filters=4,
-                         stage_filters=(4, 4, 4), final_filters=4, final_units=1)
+    # One attention stage holds every custom layer (the gate, the mask's activation) in 100 layers, not 361.
+    model = models.build("gra_net", input_shape=(32, 32, 3), tasks=("gender",), stem_filters=4, stage_filters=(4,),
+                         attention_modules=(1,), mask_depths=(1,), final_filters=4, final_units=1)
     path = tmp_path / "gra_net.keras"
     model.save(path)
     script = """
