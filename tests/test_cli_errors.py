@@ -152,6 +152,14 @@ def test_unknown_profile(workdir, capsys):
     nothing_written(workdir)
 
 
+def test_class_weight_on_a_multi_output_network(workdir, capsys):
+    out = workdir / "out"
+    line = user_error(capsys, ["run", "gra_net", "--set", "class_weight=balanced", "--out", str(out)])
+    assert "class_weight='balanced' needs networks with one classification output" in line
+    assert "['gender', 'age_group', 'age']" in line or "('gender', 'age_group', 'age')" in line
+    nothing_written(workdir, out)
+
+
 def test_unknown_command(capsys):
     assert "invalid choice: 'rnu'" in user_error(capsys, ["rnu"])
 

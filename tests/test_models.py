@@ -290,7 +290,7 @@ def test_transfer_weights_errors_name_the_file(tmp_path):
         models.build("transfer", backbone="alexnet", weights=None)
 
 
-def test_transfer_unfreezes_top_layers_for_fine_tuning():
+def test_transfer_unfreezes_top_layers_for_fine_tuning(tmp_path):
     frozen = models.build("transfer", weights=None, input_shape=(32, 32, 3))
     assert not any(layer.trainable for layer in frozen.get_layer("vgg16").layers)
     model = models.build("transfer", weights=None, input_shape=(32, 32, 3), unfreeze_top=4)
@@ -299,10 +299,18 @@ def test_transfer_unfreezes_top_layers_for_fine_tuning():
     assert trainable == [layer.name for layer in backbone.layers[-4:]]
     conv_weights = backbone.get_layer("block5_conv3").trainable_weights
     assert len(conv_weights) == 2 and len(model.trainable_weights) == 2 * 2 + 4  # block5_conv2/3 + fc + head
-    resnet = models.build("transfer", backbone="resnet50", weights=None, input_shape=(32, 32, 3), unfreeze_top=-1)
-    batchnorms = [layer for layer in resnet.get_layer("resnet50").layers
-                  if isinstance(layer, keras.layers.BatchNormalization)]
-    assert batchnorms and not any(layer.trainable for layer in batchnorms)
+    weights = tmp_path / "resnet50_notop.weights.h5"  # stands in for a pretrained file
+    keras.applications.ResNet50(weights=None, include_top=False, input_shape=(32, 32, 3), pooling="avg").save_weights(
+        weights)
+    tuned = models.build("transfer", backbone="resnet50", weights=str(weights), input_shape=(32, 32, 3),
+                         unfreeze_top=-1)
+    scratch = models.build("transfer", backbone="resnet50", weights=None, input_shape=(32, 32, 3), unfreeze_top=-1)
+    for model, batchnorm_trains in ((tuned, False), (scratch, True)):  # pretrained statistics are kept
+        batchnorms = [layer for layer in model.get_layer("resnet50").layers
+                      if isinstance(layer, keras.layers.BatchNormalization)]
+        assert batchnorms and all(layer.trainable is batchnorm_trains for layer in batchnorms)
+        convs = [layer for layer in model.get_layer("resnet50").layers if isinstance(layer, keras.layers.Conv2D)]
+        assert all(layer.trainable for layer in convs)
 
 
 def test_levi_hassner_blob_sizes_and_gaussian_init():

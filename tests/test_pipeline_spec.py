@@ -7,7 +7,7 @@ import pytest
 from agegender_tf.binning import ADIENCE8, LIFE_STAGES
 from agegender_tf.pipelines.preprocess import apply_preprocess
 from agegender_tf.pipelines.spec import AUGMENT_PRESETS, AugmentSpec, get_augment_preset
-from agegender_tf.pipelines.targets import encode_targets, split_subset, usable_rows
+from agegender_tf.pipelines.targets import class_weights, encode_targets, split_subset, usable_rows
 
 
 def test_presets_cover_the_five_papers_and_round_trip():
@@ -85,6 +85,22 @@ def test_targets_encoding_and_usable_rows_count_what_they_drop():
         encode_targets(m, ("gender",))
     with pytest.raises(ValueError, match="needs a binning"):
         encode_targets(kept, ("age_group",))
+
+
+def test_balanced_class_weights_make_every_class_weigh_alike():
+    kept, _ = usable_rows(_manifest(), ("age_group",), ADIENCE8)  # 5 faces in classes 1, 4, 4, 7, 3
+    eight = class_weights(kept, ("age_group",), ADIENCE8)
+    assert eight == {1: 5 / 8, 3: 5 / 8, 4: 5 / 16, 7: 5 / 8, 0: 1.0, 2: 1.0, 5: 1.0, 6: 1.0}  # n / (k n_c)
+    genders = pd.DataFrame({"gender": ["female"] * 3 + ["male"], "path": list("abcd")})
+    weights = class_weights(genders, ("gender",))
+    assert weights == {0: pytest.approx(4 / 6), 1: pytest.approx(2.0)}
+    assert 3 * weights[0] == pytest.approx(1 * weights[1])  # each class's total weight is the same
+    with pytest.raises(ValueError, match="one classification output"):
+        class_weights(kept, ("gender", "age"))
+    with pytest.raises(ValueError, match="one classification output"):
+        class_weights(kept, ("age",))
+    with pytest.raises(ValueError, match="unknown class weighting"):
+        class_weights(genders, ("gender",), weighting="sqrt")
 
 
 def test_split_subset_follows_image_data_generator_rule():

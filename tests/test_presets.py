@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -295,3 +296,15 @@ def test_listing_rows():
     assert rows[3]["seed_document"] == "003_49ef1d907f51e97c" and rows[3]["model"] == "transfer"
     assert [r["paper"] for r in rows] == [f"paper 00{k}" for k in range(5)]
     assert rows[4]["title"].startswith("GRA_Net") and rows[4]["profiles"]["cpu"]["image_size"] == 32
+
+
+def test_cnn_lstm_dropout_variant_lowers_only_the_dropout_of_the_adam_variant():
+    adam, light = resolve("cnn_lstm", profile="cpu_adam"), resolve("cnn_lstm", profile="cpu_adam_dropout02")
+    assert light.model_args == {"feature_dropout": 0.2, "sequence_dropout": 0.2}
+    assert dataclasses.replace(light, model_args={}, profile="cpu_adam") == adam
+
+
+def test_class_weight_is_checked_when_set():
+    assert resolve("adience_cnn", overrides=["class_weight=balanced"]).class_weight == "balanced"
+    with pytest.raises(UsageError, match="class_weight must be one of"):
+        resolve("adience_cnn", overrides=["class_weight=inverse"])

@@ -242,3 +242,12 @@ def test_the_data_root_is_recorded_as_the_environment_variable_when_it_is_that_f
                               data_root=str(tmp_path) + "/")["context"]["data_root"] == "$AGEGENDER_DATA"
     elsewhere = tmp_path / "other"
     assert rundir.portable_data_root(elsewhere) == str(elsewhere)
+
+
+def test_a_setting_added_to_the_kit_later_at_its_off_value_resumes_older_runs(tmp_path):
+    new = record()
+    old = json.loads(json.dumps(new["identity"]))
+    del old["preset"]["class_weight"]  # a fingerprint written before the field existed
+    assert new["identity"]["preset"]["class_weight"] is None
+    assert rundir.differences(old, new["identity"]) == ""
+    assert "class_weight" in rundir.differences(old, record(class_weight="balanced")["identity"])

@@ -143,3 +143,19 @@ def test_unknown_strategy_is_a_usage_error():
 
     with pytest.raises(UsageError, match="choose one of default, mirrored, multiworker, tpu"):
         train_module.make_strategy("horovod")
+
+
+def test_class_weight_weights_the_training_loss_per_class(tmp_path):
+    """Class 1 weighted 3x: the first epoch's training loss is the mean of the weighted per-face losses
+    (Keras divides by the batch size; balanced weights average 1, so the loss keeps its scale)."""
+    x, y = tiny_data()
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    set_seed(1)
+    model = tiny_model()
+    per_face = keras.losses.sparse_categorical_crossentropy(y, model(x)).numpy()
+    history = train(model, data, data, optimizer={"name": "sgd", "learning_rate": 1e-9}, callbacks={}, epochs=1,
+                    out_dir=tmp_path, loss="sparse_categorical_crossentropy", class_weight={0: 1.0, 1: 3.0},
+                    verbose=0)
+    weights = np.where(y == 1, 3.0, 1.0)
+    assert history["loss"].iloc[0] == pytest.approx(float((per_face * weights).mean()), rel=1e-4)
+    assert history["val_loss"].iloc[0] == pytest.approx(float(per_face.mean()), rel=1e-4)  # unweighted

@@ -157,7 +157,8 @@ def differences(old: dict, new: dict, limit: int = 4) -> str:
     """``key: old -> new`` for each differing (dotted) key of two fingerprints' identities, '' if none
     (descriptive preset fields are not compared)."""
     before, after = _flatten(_settings_only(old)), _flatten(_settings_only(new))
-    keys = [k for k in dict.fromkeys([*before, *after]) if before.get(k, "<absent>") != after.get(k, "<absent>")]
+    # A setting added to the kit after a run was made is absent from its fingerprint: absent = None (off).
+    keys = [k for k in dict.fromkeys([*before, *after]) if before.get(k) != after.get(k)]
     shown = [f"{k}: {json.dumps(before.get(k, '<absent>'), default=str)} -> "
              f"{json.dumps(after.get(k, '<absent>'), default=str)}" for k in keys[:limit]]
     if len(keys) > limit:

@@ -137,11 +137,14 @@ def load_finished(out_dir: str | Path):
 
 
 def train(model: keras.Model, train_data, val_data, *, optimizer: dict, callbacks: dict, epochs: int, out_dir,
-          loss, metrics=None, loss_weights=None, extra_callbacks=(), verbose: int = 2) -> pd.DataFrame:
+          loss, metrics=None, loss_weights=None, class_weight=None, extra_callbacks=(),
+          verbose: int = 2) -> pd.DataFrame:
     """Compile and fit ``model``; return the whole history (all runs of this ``out_dir``) as a DataFrame.
 
     A fresh run (no backup in ``out_dir``) starts a new ``history.csv``; a run whose backup exists
-    resumes from the epoch after the last one it finished. When ``fit`` returns, ``done.json``
+    resumes from the epoch after the last one it finished. ``class_weight`` (one-output networks) weights
+    the training loss per class (``targets.class_weights``); validation losses stay unweighted.
+    When ``fit`` returns, ``done.json``
     (seconds, parameters, epochs) is written first and the backup removed after it.
     """
     out_dir = Path(out_dir)
@@ -155,7 +158,7 @@ def train(model: keras.Model, train_data, val_data, *, optimizer: dict, callback
     model.compile(optimizer=opt, loss=loss, metrics=metrics, loss_weights=loss_weights)
     uses_schedule = "step_at_iteration" in optimizer
     # The pipeline shuffles (seeded); fit's own shuffle only warns on a tf.data.Dataset.
-    model.fit(train_data, validation_data=val_data, epochs=int(epochs), shuffle=False,
+    model.fit(train_data, validation_data=val_data, epochs=int(epochs), shuffle=False, class_weight=class_weight,
               callbacks=make_callbacks(callbacks, out_dir, uses_schedule) + list(extra_callbacks), verbose=verbose)
     history = pd.read_csv(out_dir / HISTORY_FILE)
     write_json_atomic(out_dir / DONE_FILE, {"seconds": round(time.time() - started, 1),

@@ -70,18 +70,19 @@ def load_backbone(backbone="vgg16", input_shape=(224, 224, 3), weights=None, poo
     return model
 
 
-def set_backbone_trainable(backbone_model, unfreeze_top=0):
+def set_backbone_trainable(backbone_model, unfreeze_top=0, train_batchnorm=False):
     """Freeze the backbone except its top ``unfreeze_top`` layers (fine-tuning switch, paper 003 sec. 4.2).
 
     ``unfreeze_top=0`` freezes everything (the paper's setting); ``-1`` unfreezes every layer.
-    BatchNormalization layers stay frozen (and so in inference mode) either way.
+    BatchNormalization layers stay frozen (and so in inference mode, keeping pretrained statistics)
+    unless ``train_batchnorm``: a backbone trained from scratch has no statistics to keep.
     """
     layers = backbone_model.layers
     first_trainable = 0 if unfreeze_top < 0 else len(layers) - unfreeze_top
     backbone_model.trainable = unfreeze_top != 0
     for index, layer in enumerate(layers):
         is_batchnorm = isinstance(layer, keras.layers.BatchNormalization)
-        layer.trainable = unfreeze_top != 0 and index >= first_trainable and not is_batchnorm
+        layer.trainable = unfreeze_top != 0 and index >= first_trainable and (train_batchnorm or not is_batchnorm)
     return backbone_model
 
 
@@ -105,9 +106,10 @@ def transfer(
     ``weights``: "imagenet" (downloaded by Keras where the network allows; offline it raises
     ``PretrainedWeightsUnavailable`` saying how to pass a file), a local weights file, or None.
     ``unfreeze_top``: number of top backbone layers left trainable for fine-tuning (0: all frozen).
+    With ``weights=None`` and ``unfreeze_top=-1`` the backbone trains from scratch, BatchNorm included.
     """
     backbone_model = load_backbone(backbone, input_shape=input_shape, weights=weights, pooling="avg")
-    set_backbone_trainable(backbone_model, unfreeze_top)
+    set_backbone_trainable(backbone_model, unfreeze_top, train_batchnorm=weights is None)
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = backbone_model(inputs)
     x = keras.layers.Dense(dense_units, activation="relu", name="fc")(x)

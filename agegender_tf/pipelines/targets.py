@@ -101,6 +101,29 @@ def usable_rows(manifest: pd.DataFrame, outputs=("gender",),
     return manifest.loc[keep].reset_index(drop=True), dropped
 
 
+CLASS_WEIGHTINGS = ("balanced",)
+
+
+def class_weights(manifest: pd.DataFrame, outputs, binning: AgeBinning | None = None,
+                  weighting: str = "balanced") -> dict[int, float]:
+    """Keras ``class_weight`` of a network with one classification output, from its training rows.
+
+    ``"balanced"``: class c gets n / (k * n_c) (k classes, n rows), so every class weighs as much in the
+    loss as in a class-balanced training set (paper 000 sec. IV balances offline). A class without
+    training rows gets 1.0. Raises ValueError for several outputs or a regression output.
+    """
+    outputs = _check_outputs(outputs, binning)
+    if weighting not in CLASS_WEIGHTINGS:
+        raise ValueError(f"unknown class weighting {weighting!r}; choose one of {CLASS_WEIGHTINGS}")
+    if len(outputs) != 1 or outputs[0] not in CLASSIFICATION_TASKS:
+        raise ValueError(f"class weights need a network with one classification output, got {outputs}")
+    task = outputs[0]
+    k = len(task_labels(outputs, binning)[task])
+    counts = np.bincount(encode_targets(manifest, outputs, binning)[task], minlength=k)
+    n = int(counts.sum())
+    return {c: (n / (k * int(count)) if count else 1.0) for c, count in enumerate(counts)}
+
+
 def split_subset(manifest: pd.DataFrame, validation_split: float, subset: str | None) -> pd.DataFrame:
     """Rows of ``subset`` under ``ImageDataGenerator``'s own rule (paper 003).
 
