@@ -8,8 +8,14 @@ cd "$(dirname "$0")/.."
 # results/adience_cnn/
 agegender run adience_cnn --profile cpu --data-root $AGEGENDER_DATA --out results/adience_cnn --seed 42 > results/adience_cnn/train.log 2>&1
 
+# results/cnn_lstm/
+agegender run cnn_lstm --profile cpu --data-root $AGEGENDER_DATA --out results/cnn_lstm --seed 42 > results/cnn_lstm/train.log 2>&1
+
 # results/cnn_lstm_adam/
 agegender run cnn_lstm --profile cpu_adam --data-root $AGEGENDER_DATA --out results/cnn_lstm_adam --seed 42 > results/cnn_lstm_adam/train.log 2>&1
 
 # results/cnn_rnn_ensemble/
 agegender run cnn_rnn_ensemble --profile cpu --data-root $AGEGENDER_DATA --out results/cnn_rnn_ensemble --seed 42 > results/cnn_rnn_ensemble/train.log 2>&1
+
+# results/gra_net/
+agegender run gra_net --profile cpu --data-root $AGEGENDER_DATA --out results/gra_net --seed 42 > results/gra_net/train.log 2>&1

@@ -185,7 +185,7 @@ def synthetic_results(tmp_path):
     command = "agegender run cnn_rnn_ensemble --profile cpu --out results/cnn_rnn_ensemble --seed 42"
     (folder / "COMMAND.txt").write_text(command + "\n")
     patience = preset.callbacks["early_stopping"]["patience"]
-    val_loss = [3.0, 2.0, 1.5] + [1.6 + 0.1 * i for i in range(patience)]  # best at epoch 2, then `patience` worse
+    val_loss = [3.0, 2.0, 1.5] + [1.6 + 0.1 * i for i in range(patience)]  # best at epoch 3 (index 2)
     pd.DataFrame({"epoch": range(len(val_loss)), "val_loss": val_loss, "run": "cnn_rnn_ensemble__gender_age_group_age"}
                  ).to_csv(folder / "history.csv", index=False)
     (results / rt.GAPS_FILE).write_text(json.dumps({
@@ -228,7 +228,7 @@ def test_generator_reads_the_command_epochs_and_gap_reasons(synthetic_results):
     assert "A note by hand." in text
     report = json.loads((results / "cnn_rnn_ensemble" / "report.json").read_text())
     patience, cap = report["protocol"]["callbacks"]["early_stopping"]["patience"], report["protocol"]["epochs"]
-    assert (f"`cnn_rnn_ensemble__gender_age_group_age`: {3 + patience} of {cap} epochs, best val_loss at epoch 2, "
+    assert (f"`cnn_rnn_ensemble__gender_age_group_age`: {3 + patience} of {cap} epochs, best val_loss at epoch 3, "
             "stopped by early stopping, fit in 3,000 s (50 min).") in text
     for row in report["comparison"]:
         line = next(line for line in text.splitlines()

@@ -194,10 +194,11 @@ def epochs_run(run: RunFolder) -> list[dict]:
     for network, rows in run.history.groupby("run", sort=False):
         rows = rows.drop_duplicates("epoch", keep="last").sort_values("epoch")
         count = len(rows)
-        best = int(rows["epoch"].iloc[int(np.argmin(rows["val_loss"].to_numpy()))]) if "val_loss" in rows else None
+        # history.csv counts epochs from 0; reported from 1, as Keras prints them ("Epoch 12/50").
+        best = int(rows["epoch"].iloc[int(np.argmin(rows["val_loss"].to_numpy()))]) + 1 if "val_loss" in rows else None
         if count >= cap:
             stopped = "epoch cap"
-        elif patience is not None and best is not None and best == int(rows["epoch"].iloc[-1]) - int(patience):
+        elif patience is not None and best is not None and best == int(rows["epoch"].iloc[-1]) + 1 - int(patience):
             stopped = "early stopping"
         elif "time_limit" in callbacks:
             stopped = "time limit"
