@@ -61,6 +61,20 @@ def test_crash_then_rerun_resumes_from_next_epoch(tmp_path):
     assert not train_module.resuming(tmp_path)  # backup deleted after a finished run
 
 
+def test_a_resumed_networks_fit_time_counts_every_run(tmp_path, monkeypatch):
+    """done.json's seconds add the finished epochs of the crashed run to those of the run that resumed it."""
+    ticks = iter(range(0, 10_000, 10))  # each reading of the fit clock is 10 s after the previous one
+    monkeypatch.setattr(train_module.FitClock, "clock", staticmethod(lambda: float(next(ticks))))
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        fit(tmp_path, epochs=4, extra=[CrashAfterEpoch(1)])
+    before = json.loads((tmp_path / train_module.ELAPSED_FILE).read_text())["seconds"]
+    assert before == 20.0  # start, epoch 0 (10 s), epoch 1 (20 s), then the crash
+    fit(tmp_path, epochs=4)  # resumes at epoch 2: start, epoch 2 (10 s), epoch 3 (20 s)
+    assert json.loads((tmp_path / train_module.DONE_FILE).read_text())["seconds"] == 40.0
+    fit(tmp_path / "fresh", epochs=4)  # a fresh folder starts from zero: four epochs, 40 s
+    assert json.loads((tmp_path / "fresh" / train_module.DONE_FILE).read_text())["seconds"] == 40.0
+
+
 def test_fresh_run_starts_a_new_history(tmp_path):
     fit(tmp_path, epochs=2)
     history = fit(tmp_path, epochs=2)

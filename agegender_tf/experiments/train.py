@@ -15,6 +15,7 @@ devices so that MirroredStrategy can be exercised without GPUs. The preset's bat
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import time
@@ -30,6 +31,8 @@ HISTORY_FILE = "history.csv"
 BEST_MODEL_FILE = "best.keras"
 BACKUP_DIR = "backup"
 DONE_FILE = "done.json"
+# Seconds of fit time of the epochs finished so far, across resumed runs (done.json's "seconds" sums them).
+ELAPSED_FILE = "elapsed.json"
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 
 
@@ -90,6 +93,26 @@ class TimeLimit(keras.callbacks.Callback):
             self.stopped_at_epoch = epoch
 
 
+class FitClock(keras.callbacks.Callback):
+    """Writes ``elapsed.json`` after each epoch: the seconds of this run's finished epochs plus those of the
+    runs it resumes (an epoch cut short by a kill is not counted), so a resumed network's fit time is whole."""
+
+    clock = staticmethod(time.monotonic)
+
+    def __init__(self, out_dir: str | Path):
+        super().__init__()
+        self.path = Path(out_dir) / ELAPSED_FILE
+        self.before = float(json.loads(self.path.read_text())["seconds"]) if self.path.exists() else 0.0
+        self.seconds = self.before
+
+    def on_train_begin(self, logs=None):
+        self._start = self.clock()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds = self.before + self.clock() - self._start
+        write_json_atomic(self.path, {"seconds": round(self.seconds, 1)})
+
+
 def make_callbacks(spec: dict, out_dir: str | Path, uses_schedule: bool = False) -> list[keras.callbacks.Callback]:
     """The preset's callbacks (``early_stopping``, ``reduce_lr``, ``time_limit``: {"minutes": m}) plus
     BackupAndRestore, CSVLogger (appending) and the best-val_loss checkpoint."""
@@ -142,7 +165,8 @@ def train(model: keras.Model, train_data, val_data, *, optimizer: dict, callback
     """Compile and fit ``model``; return the whole history (all runs of this ``out_dir``) as a DataFrame.
 
     A fresh run (no backup in ``out_dir``) starts a new ``history.csv``; a run whose backup exists
-    resumes from the epoch after the last one it finished. ``class_weight`` (one-output networks) weights
+    resumes from the epoch after the last one it finished (``done.json``'s seconds count the fit time of
+    every run of it: ``FitClock``). ``class_weight`` (one-output networks) weights
     the training loss per class (``targets.class_weights``); validation losses stay unweighted.
     When ``fit`` returns, ``done.json``
     (seconds, parameters, epochs) is written first and the backup removed after it.
@@ -150,18 +174,18 @@ def train(model: keras.Model, train_data, val_data, *, optimizer: dict, callback
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if not resuming(out_dir):
-        for stale in (out_dir / HISTORY_FILE, out_dir / BEST_MODEL_FILE, out_dir / DONE_FILE):
+        for stale in (out_dir / HISTORY_FILE, out_dir / BEST_MODEL_FILE, out_dir / DONE_FILE, out_dir / ELAPSED_FILE):
             stale.unlink(missing_ok=True)
         shutil.rmtree(out_dir / BACKUP_DIR, ignore_errors=True)  # an empty backup folder
-    started = time.time()
+    clock = FitClock(out_dir)
     opt = make_optimizer(optimizer)
     model.compile(optimizer=opt, loss=loss, metrics=metrics, loss_weights=loss_weights)
     uses_schedule = "step_at_iteration" in optimizer
     # The pipeline shuffles (seeded); fit's own shuffle only warns on a tf.data.Dataset.
     model.fit(train_data, validation_data=val_data, epochs=int(epochs), shuffle=False, class_weight=class_weight,
-              callbacks=make_callbacks(callbacks, out_dir, uses_schedule) + list(extra_callbacks), verbose=verbose)
+              callbacks=[clock, *make_callbacks(callbacks, out_dir, uses_schedule), *extra_callbacks], verbose=verbose)
     history = pd.read_csv(out_dir / HISTORY_FILE)
-    write_json_atomic(out_dir / DONE_FILE, {"seconds": round(time.time() - started, 1),
+    write_json_atomic(out_dir / DONE_FILE, {"seconds": round(clock.seconds, 1),
                                             "params": int(model.count_params()), "epochs": int(len(history))})
     remove_backup(out_dir)
     return history
