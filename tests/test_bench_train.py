@@ -56,12 +56,30 @@ def test_bench_precision_reports_every_setting(fixture_root, capsys):
         assert row["img_s"] > 0 and row["policy"] == PRECISION_SETTINGS[name][0]
         assert row["jit_compile"] is PRECISION_SETTINGS[name][1]
         assert {"loss", "accuracy"} <= set(row["validation"]) and row["validation"]["loss"] > 0
-    assert report["settings"]["float32"]["speedup"] == 1.0
+    float32 = report["settings"]["float32"]
+    assert float32["speedup"] == float32["speedup_best_rounds"] == float32["speedup_cpu"] == 1.0
+    assert report["passes"] == 2 and all(len(row["rounds_img_s"]) == 2 for row in report["settings"].values())
+
+
+def test_bench_precision_passes_interleave_the_settings(fixture_root, capsys):
+    assert main(["precision", "--preset", "adience_cnn", "--data-root", str(fixture_root), "--settings",
+                 "float32,bf16", "--passes", "3", *[arg for arg in TINY if arg != "--json"]]) == 0
+    output = capsys.readouterr().out.strip().splitlines()
+    report = json.loads("\n".join(output[output.index("{"):-1]))  # indented JSON, then the summary line
+    assert output[-1].startswith("adience_cnn (levi_hassner): float32 ") and "speed-up by CPU time 1.0" in output[-1]
+    assert set(report["settings"]) == {"float32", "bf16"} and report["passes"] == 3
+    for row in report["settings"].values():
+        assert len(row["rounds_img_s"]) == len(row["rounds_cpu_ms_per_img"]) == 3  # one round (--repeats 1) per pass
+        assert row["cpu_ms_per_img"] > 0 and row["speedup_cpu"] > 0
+        assert row["speedup_best_rounds"] == pytest.approx(max(row["rounds_img_s"]) / max(
+            report["settings"]["float32"]["rounds_img_s"]), abs=0.02)
 
 
 def test_bench_rejects_unknown_settings_and_missing_root(fixture_root, monkeypatch):
     with pytest.raises(SystemExit):
         main(["precision", "--preset", "gra_net", "--data-root", str(fixture_root), "--settings", "fp8", *TINY])
+    with pytest.raises(SystemExit):
+        main(["precision", "--preset", "gra_net", "--data-root", str(fixture_root), "--passes", "0", *TINY])
     monkeypatch.delenv("AGEGENDER_DATA", raising=False)
     with pytest.raises(SystemExit):
         main(["train", "--preset", "gra_net", "--steps", "3"])
