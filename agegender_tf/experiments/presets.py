@@ -162,9 +162,9 @@ _add(Preset(
          "majority class for 7 epochs before it starts to learn (a trial with early stopping after 5 ended there)."),
         ("Sec. V names its dropout layers but not their rates.",
          "0.5 (sec. VI's rate) by default. With it the Adam variant's age network rarely predicts the small groups "
-         "(macro F1 0.22), so --profile cpu_adam_dropout02 lowers both rates to 0.2 (second change). A trial "
-         "that instead weighted the classes by n / (k n_c) (class_weight=balanced, the online form of sec. IV's "
-         "balancing) raised macro F1 to 0.39 but lowered accuracy to 0.37, below the majority class."),
+         "(macro F1 0.22), so --profile cpu_adam_dropout02 lowers both rates to 0.2 (second change). Weighting "
+         "the classes by n / (k n_c) as well (--set class_weight=balanced, the online form of sec. IV's balancing; "
+         "age network alone) raised macro F1 to 0.39 but lowered accuracy to 0.37, under the majority class + 0.05."),
     ),
     # CPU: 64 px, the whole train split. "cpu" keeps the paper's SGD; "cpu_adam" changes only the optimizer;
     # "cpu_adam_dropout02" also lowers the two dropout rates (not given by the paper) from 0.5 to 0.2.
