@@ -14,6 +14,9 @@ agegender run cnn_lstm --profile cpu --data-root $AGEGENDER_DATA --out results/c
 # results/cnn_lstm_adam/
 agegender run cnn_lstm --profile cpu_adam --data-root $AGEGENDER_DATA --out results/cnn_lstm_adam --seed 42 > results/cnn_lstm_adam/train.log 2>&1
 
+# results/cnn_lstm_adam_dropout02/
+agegender run cnn_lstm --profile cpu_adam_dropout02 --data-root $AGEGENDER_DATA --out results/cnn_lstm_adam_dropout02 --seed 42 > results/cnn_lstm_adam_dropout02/train.log 2>&1
+
 # results/cnn_rnn_ensemble/
 agegender run cnn_rnn_ensemble --profile cpu --data-root $AGEGENDER_DATA --out results/cnn_rnn_ensemble --seed 42 > results/cnn_rnn_ensemble/train.log 2>&1
 
