@@ -1,9 +1,15 @@
 """Shared fixtures: the real datasets (through AGEGENDER_DATA), the five source documents, a UTKFace-layout
-data root and one finished smoke run trained once per session, and a quiet, CPU-only TensorFlow."""
+data root and one finished smoke run trained once per session, the notebook smoke runs started in the
+background, and a quiet, CPU-only TensorFlow."""
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -79,3 +85,82 @@ def gra_net_smoke_run(utkface_layout_root, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("gra_net_smoke") / "run"
     assert main(["run", "gra_net", "--data-root", str(utkface_layout_root), "--out", str(out), *SMOKE_RUN_ARGS]) == 0
     return out
+
+
+# ------------------------------------------------------------------------------------ notebook smoke runs
+NOTEBOOK_SMOKE_TEST = "test_notebook_runs_in_smoke_mode_and_draws_its_figures"  # in test_notebooks.py
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The notebook smoke runs are checked last: they run in the background meanwhile (``notebook_smoke_runs``)."""
+    items.sort(key=lambda item: getattr(item, "originalname", None) == NOTEBOOK_SMOKE_TEST)  # stable: order kept
+
+
+class NotebookRuns:
+    """``notebooks/execute.py NAME --run-dir run --out executed.ipynb`` for each name, one after another on a
+    background thread, each in ``root/NAME`` and its own process group (so that a Ctrl-C reaches pytest alone;
+    the session, and with it the scheduler's autogroup, stays pytest's). The kernel, in a session of its own,
+    exits within a second of the script: ipykernel's parent poller. ``futures[name].result()`` is
+    ``(folder, subprocess.CompletedProcess)``; ``stop`` kills what still runs and starts nothing more."""
+
+    def __init__(self, names, root: Path, env: dict, timeout: float = 3600):
+        self._lock = threading.Lock()
+        self._process = None
+        self._stopped = False
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notebooks")
+        self.futures = {name: self._pool.submit(self._run, name, root / name, env, timeout) for name in names}
+
+    def _run(self, name, folder: Path, env: dict, timeout: float):
+        # The cell timeout only catches a hang: a busy machine must not fail a notebook.
+        args = [sys.executable, str(REPO_ROOT / "notebooks" / "execute.py"), name, "--run-dir", "run",
+                "--out", "executed.ipynb", "--timeout", str(int(timeout))]
+        with self._lock:  # so that ``stop`` either sees this process or keeps it from starting
+            if self._stopped:
+                raise RuntimeError("the test session ended before this notebook ran")
+            folder.mkdir()
+            process = self._process = subprocess.Popen(args, cwd=folder, env=env, stdout=subprocess.PIPE,
+                                                       stderr=subprocess.PIPE, text=True, process_group=0)
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._kill(process)
+            process.communicate()
+            raise
+        return folder, subprocess.CompletedProcess(args, process.returncode, out, err)
+
+    @staticmethod
+    def _kill(process):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:  # already ended
+            pass
+
+    def stop(self):
+        with self._lock:
+            self._stopped = True
+            for future in self.futures.values():
+                future.cancel()
+            if self._process is not None and self._process.returncode is None:
+                self._kill(self._process)
+        self._pool.shutdown(wait=True)  # the thread reaps the killed process
+
+
+@pytest.fixture(scope="session", autouse=True)
+def notebook_smoke_runs(request, tmp_path_factory):
+    """The notebook smoke runs this session selected, started at its first test on the real UTKFace
+    (``NotebookRuns``): ``{name: future}``, empty when none is selected or UTKFace is absent.
+
+    Most of a smoke run is one thread of Python (importing TensorFlow, tracing the graphs, saving the
+    models, drawing the figures), and so is most of what the other tests do in this process: a 2-core
+    CPU runs the two at once, and the notebook tests, sorted last, only read the finished notebooks."""
+    names = [item.callspec.params["name"] for item in request.session.items
+             if getattr(item, "originalname", None) == NOTEBOOK_SMOKE_TEST]
+    root = dataset_root("utkface")
+    if not names or root is None:
+        yield {}
+        return
+    runs = NotebookRuns(names, tmp_path_factory.mktemp("notebooks"), {**os.environ, "AGEGENDER_DATA": str(root.parent)})
+    try:
+        yield runs.futures
+    finally:
+        runs.stop()

@@ -74,22 +74,29 @@ def test_execute_injects_parameters_after_the_tagged_cell():
 @pytest.mark.slow
 @pytest.mark.realdata
 @pytest.mark.parametrize("name", list(PRESETS))
-def test_notebook_runs_in_smoke_mode_and_draws_its_figures(name, utkface_root, tmp_path, monkeypatch):
+def test_notebook_runs_in_smoke_mode_and_draws_its_figures(name, utkface_root, notebook_smoke_runs):
     """``notebooks/execute.py NAME`` in a fresh kernel with Jupyter's inline backend (MPLBACKEND cleared):
-    every cell tagged ``figure`` must hold a PNG output, and the run folder its report and figures."""
-    execute = _notebook_module("execute")
-    monkeypatch.setenv("AGEGENDER_DATA", str(utkface_root.parent))
-    monkeypatch.chdir(tmp_path)
-    path = execute.execute(name, run_dir="run", out="executed.ipynb", timeout=600)
-    assert path == Path("executed.ipynb")
-    executed = nbformat.read(tmp_path / path, as_version=4)
+    every cell tagged ``figure`` must hold a PNG output, and the run folder its report and figures.
+    The runs start in the background at the session's first test (conftest ``notebook_smoke_runs``)."""
+    folder, done = notebook_smoke_runs[name].result()
+    assert done.returncode == 0, f"{name}: {done.stderr[-3000:]}{_error_outputs(folder / 'executed.ipynb')}"
+    assert done.stdout.strip().splitlines()[-1] == "executed notebook written to executed.ipynb"
+    executed = nbformat.read(folder / "executed.ipynb", as_version=4)
     figure_cells = [c for c in executed.cells if FIGURE_TAG in c.metadata.get("tags", [])]
     assert len(figure_cells) == 2  # augmentation examples, the run's figures
     for cell in figure_cells:
         images = [o for o in cell.outputs if "image/png" in o.get("data", {})]
         assert images, f"{name}: cell {cell.id} drew no image:\n{cell.source}"
-    run = tmp_path / "run"
+    run = folder / "run"
     report = json.loads((run / "report.json").read_text())
     assert report["preset"] == name and report["protocol"]["smoke"] is True
     figures = sorted((run / "figures").glob("*.png"))
     assert len([o for o in figure_cells[1].outputs if "image/png" in o.get("data", {})]) == len(figures) > 0
+
+
+def _error_outputs(path: Path) -> str:
+    """The tracebacks an executed notebook holds (its failed cell), for a failure message."""
+    if not path.exists():
+        return ""
+    outputs = [o for c in nbformat.read(path, as_version=4).cells for o in c.get("outputs", [])]
+    return "".join("\n" + "\n".join(o.get("traceback", [])) for o in outputs if o.get("output_type") == "error")
