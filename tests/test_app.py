@@ -134,7 +134,7 @@ def test_app_in_chromium_shows_each_face_and_each_bad_upload(model_arg, predicto
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                               env={**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"})
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", server, 90)
+        _wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", server, WAIT_MS / 1000)
         with playwright.sync_playwright() as driver, tempfile.TemporaryDirectory() as profile:
             browser = driver.chromium.launch_persistent_context(
                 profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
