@@ -300,14 +300,15 @@ _add(Preset(
         ("Frozen ImageNet backbones at 224 px (sec. 4.2) cannot run here: no weights, a 2-core CPU.",
          "--profile cpu keeps the frozen backbone at 64 px (it needs a local weights file to mean anything); "
          "--profile cpu_scratch is the labelled variant: both backbones trained whole from random weights "
-         "(BatchNorm included) at 32 px, batch 64, Adam 1e-4, at most 30 epochs with the paper's early stopping."),
+         "(BatchNorm included) at 32 px, batch 64, at most 30 epochs with the paper's early stopping, and the "
+         "paper's Adam 1e-3 (ResNet50's validation gender accuracy reached 0.70 after about 250 steps at 1e-3 "
+         "on 4,000 faces, and after about 2,500 at 1e-4 on all of them)."),
     ),
     # CPU: "cpu" is the paper's frozen backbone at 64 px (ImageNet weights from a local file:
     # --set model_args.weights=PATH); "cpu_scratch" trains the whole backbone from scratch at 32 px.
     profiles={"cpu": {"image_size": 64, "max_train_images": None},
               "cpu_scratch": {"image_size": 32, "max_train_images": None, "batch_size": 64, "epochs": 30,
-                              "model_args": {"backbone": "resnet50", "weights": None, "unfreeze_top": -1},
-                              "optimizer": {"name": "adam", "learning_rate": 1e-4}}},
+                              "model_args": {"backbone": "resnet50", "weights": None, "unfreeze_top": -1}}},
     smoke={"image_size": 32, "epochs": 1, "batch_size": 16, "max_train_images": 200},
 ))
 
