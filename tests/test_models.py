@@ -278,6 +278,8 @@ def test_transfer_loads_a_local_weights_file(tmp_path):
     assert not np.array_equal(fresh.get_layer("vgg16").get_weights()[0], loaded[0])
 
 
+# Loading a weights file of another network makes Keras warn once per layer it skips before it raises.
+@pytest.mark.filterwarnings("ignore:Skipping nested container:UserWarning")
 def test_transfer_weights_errors_name_the_file(tmp_path):
     missing = tmp_path / "absent.h5"
     with pytest.raises(FileNotFoundError, match="absent.h5"):
