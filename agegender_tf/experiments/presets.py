@@ -580,8 +580,14 @@ def _check_field(name: str, value: Any, source: str) -> None:
 
 def _check_consistent(preset: Preset, source: str) -> Preset:
     """Refuse combinations of fields that cannot run together."""
+    from agegender_tf.pipelines.targets import CLASSIFICATION_TASKS
+
     if "age_group" in preset.tasks and not preset.binning:
         raise UsageError(f"{source}: the age_group task needs a binning (e.g. --set binning=decades)")
+    several = [list(g) for g in preset.task_groups if len(g) != 1 or g[0] not in CLASSIFICATION_TASKS]
+    if preset.class_weight and several:
+        raise UsageError(f"{source}: class_weight={preset.class_weight!r} needs networks with one classification "
+                         f"output; preset {preset.name} trains {several}")
     return preset
 
 

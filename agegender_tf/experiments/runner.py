@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from agegender_tf.binning import AgeBinning, get_binning
-from agegender_tf.errors import SplitLeakError, UsageError
+from agegender_tf.errors import SplitLeakError
 from agegender_tf.experiments import predictions, presets, report, rundir
 from agegender_tf.experiments.folds import run_fold_protocol
 from agegender_tf.experiments.predictions import TrainedNetwork
@@ -149,20 +149,6 @@ def train_one(preset: Preset, model_name: str, builder: str, model_args: dict, t
     return TrainedNetwork(model_name, tuple(tasks), model, spec, preset.image_size), datasets, usable, dropped
 
 
-def check_class_weight(preset: Preset) -> None:
-    """Refuse ``class_weight`` unless each network the preset trains has one classification output."""
-    from agegender_tf.pipelines.targets import CLASS_WEIGHTINGS, CLASSIFICATION_TASKS
-
-    if preset.class_weight is None:
-        return
-    if preset.class_weight not in CLASS_WEIGHTINGS:
-        raise UsageError(f"class_weight={preset.class_weight!r} is unknown; choose one of {CLASS_WEIGHTINGS}")
-    groups = [g for g in preset.task_groups if len(g) != 1 or g[0] not in CLASSIFICATION_TASKS]
-    if groups:
-        raise UsageError(f"class_weight={preset.class_weight!r} needs networks with one classification output; "
-                         f"preset {preset.name} trains {groups}")
-
-
 # ------------------------------------------------------------------------------------------- the run
 def _models_to_train(preset: Preset) -> list[tuple[str, str, dict]]:
     """(model name in reports, builder, builder arguments) of the main model and its keras comparisons:
@@ -189,7 +175,6 @@ def run(name: str, data_root: str | Path, out_dir: str | Path, *, smoke: bool = 
     ``tf.distribute`` strategy that builds, compiles and fits every network (``train.make_strategy``).
     """
     preset = resolve_preset(name, smoke, overrides, profile)
-    check_class_weight(preset)
     distributor = make_strategy(strategy, cpu_replicas)
     distribution = distribution_record(distributor, strategy, preset.batch_size)
     record = rundir.fingerprint(preset, seed=seed, smoke=smoke, data_root=data_root, profile=profile,

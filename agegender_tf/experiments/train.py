@@ -165,11 +165,10 @@ def train(model: keras.Model, train_data, val_data, *, optimizer: dict, callback
     """Compile and fit ``model``; return the whole history (all runs of this ``out_dir``) as a DataFrame.
 
     A fresh run (no backup in ``out_dir``) starts a new ``history.csv``; a run whose backup exists
-    resumes from the epoch after the last one it finished (``done.json``'s seconds count the fit time of
-    every run of it: ``FitClock``). ``class_weight`` (one-output networks) weights
-    the training loss per class (``targets.class_weights``); validation losses stay unweighted.
-    When ``fit`` returns, ``done.json``
-    (seconds, parameters, epochs) is written first and the backup removed after it.
+    resumes from the epoch after the last one it finished. When ``fit`` returns, ``done.json`` (seconds of
+    fit over every run of it: ``FitClock``, parameters, epochs) is written first and the backup removed
+    after it. ``class_weight`` (one-output networks) weights the training loss per class
+    (``targets.class_weights``); validation losses stay unweighted.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
