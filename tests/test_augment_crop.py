@@ -35,6 +35,21 @@ def test_random_windows_are_the_pixels_at_the_drawn_offsets(images):
     np.testing.assert_array_equal(out, expected)
 
 
+@pytest.mark.parametrize("load, crop", [(72, 64), (256, 227), (227, 227)])
+def test_mirrored_windows_at_real_sizes_are_exact_to_the_last_pixel(load, crop):
+    """The window sizes the presets use: every offset up to the far edge, mirrored or not, is a plain
+    slice of the source (crop_and_resize's box arithmetic never rounds past the last pixel)."""
+    batch = 2 * (load - crop + 1) if load > crop else 4
+    source = np.random.default_rng(1).integers(1, 256, (batch, load, load, 3), dtype=np.uint8)
+    flips = tf.constant(np.arange(batch) % 2 == 1)
+    out = augment_tf.crop_batch(tf.constant(source), (crop, crop), random=True, seed=SEED, flip=flips).numpy()
+    tops, lefts = _offsets(batch, load - crop + 1, load - crop + 1)
+    mirrored = np.where(flips.numpy()[:, None, None, None], source[:, :, ::-1], source)
+    expected = np.stack([mirrored[i, t:t + crop, left:left + crop] for i, (t, left) in enumerate(zip(tops, lefts))])
+    assert out.dtype == np.float32 and out.min() >= 1  # no extrapolated (black) pixel anywhere
+    np.testing.assert_array_equal(out, expected)
+
+
 def test_flip_in_the_crop_copy_is_the_warps_mirror(images):
     warped = augment_tf.warp_batch(images, AugmentSpec(horizontal_flip=True), SEED).numpy()
     flips = augment_tf.flip_draws(SEED, 32)

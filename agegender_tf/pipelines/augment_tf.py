@@ -102,37 +102,43 @@ def warp_batch(images, spec: AugmentSpec, seed, warp: str = "opencv"):
 
 
 def crop_batch(images, out_size, random: bool, seed=None, flip=None):
-    """Crop [B, H, W, C] to ``out_size``: centre, or a random window per image. ``flip`` ([B] bool)
-    mirrors those images first, in the same copy.
+    """Crop [B, H, W, C] to ``out_size`` as float32: centre, or a random window per image. ``flip``
+    ([B] bool) mirrors those images first, in the same copy.
 
-    Windows are whole pixels, copied by two gathers (rows, then columns; a mirrored image reads its
-    columns right to left): pure graph, no Python in the loop, no interpolation."""
+    Windows are whole pixels: one ``crop_and_resize`` with nearest-neighbour sampling on boxes whose
+    sample points fall on the window's pixel centres (a mirrored image's box runs right to left),
+    so nothing is interpolated. Each box is inset by ``_INSET`` of a pixel: its far sample points
+    then never round past the last pixel, where ``crop_and_resize`` would read its extrapolation
+    value (a black last row or column). Pure graph; about half the CPU of two ``tf.gather`` s."""
     out_h, out_w = out_size
     height, width = images.shape[1], images.shape[2]
     if not random and flip is None:
-        if (height, width) == (out_h, out_w):
-            return images
         top, left = (height - out_h) // 2, (width - out_w) // 2
-        return images[:, top:top + out_h, left:left + out_w, :]
+        return tf.cast(images[:, top:top + out_h, left:left + out_w, :], tf.float32)
     batch = tf.shape(images)[0]
     if random:
-        top = tf.cast(tf.floor(_uniform(seed, [batch], 0.0, float(height - out_h + 1), 8)), tf.int32)
-        left = tf.cast(tf.floor(_uniform(seed, [batch], 0.0, float(width - out_w + 1), 9)), tf.int32)
+        top = tf.floor(_uniform(seed, [batch], 0.0, float(height - out_h + 1), 8))
+        left = tf.floor(_uniform(seed, [batch], 0.0, float(width - out_w + 1), 9))
     else:
-        top, left = tf.fill([batch], (height - out_h) // 2), tf.fill([batch], (width - out_w) // 2)
+        top, left = tf.fill([batch], float((height - out_h) // 2)), tf.fill([batch], float((width - out_w) // 2))
     flip = tf.zeros([batch], tf.bool) if flip is None else flip
-    steps = tf.range(out_w)
-    columns = tf.where(flip[:, None], width - 1 - left[:, None] - steps, left[:, None] + steps)
-    rows = tf.gather(images, top[:, None] + tf.range(out_h), axis=1, batch_dims=1)
-    return tf.gather(rows, columns, axis=2, batch_dims=1)
+    # A mirrored image's window at ``left`` is the source's columns width-1-left down to width-out_w-left.
+    x1 = tf.where(flip, (width - 1 - _INSET) - left, left + _INSET)
+    x2 = tf.where(flip, (width - out_w + _INSET) - left, left + (out_w - 1 - _INSET))
+    boxes = tf.stack([(top + _INSET) / max(height - 1, 1), x1 / max(width - 1, 1),
+                      (top + (out_h - 1) - _INSET) / max(height - 1, 1), x2 / max(width - 1, 1)], axis=1)
+    return tf.image.crop_and_resize(images, boxes, tf.range(batch), (out_h, out_w), method="nearest")
+
+
+_INSET = 1e-3  # of a pixel: far below nearest-neighbour rounding's half pixel
 
 
 def finish_batch(images, spec: AugmentSpec, out_size, training: bool, seed, warp: str = "opencv"):
     """Everything after decode+resize of uint8 images: augmentation (training), crop, noise,
     preprocessing; float32 out.
 
-    Warp, flip and crop move uint8 pixels: a flip without a warp is done in the crop's copy (a
-    mirror maps pixels onto pixels: the warp's result, at a fraction of its cost). Brightness and
+    Warp and flip move uint8 pixels; the crop's copy writes them as float32. A flip without a warp
+    is done in that copy (a mirror maps pixels onto pixels: the warp's result, at a fraction of its cost). Brightness and
     noise are per pixel, so they run after the crop, on the output size only."""
     flip = None
     if training and warps(spec):
@@ -140,7 +146,6 @@ def finish_batch(images, spec: AugmentSpec, out_size, training: bool, seed, warp
     elif training and spec.horizontal_flip:
         flip = flip_draws(seed, tf.shape(images)[0])
     images = crop_batch(images, out_size, random=training and spec.random_crop, seed=seed, flip=flip)
-    images = tf.cast(images, tf.float32)
     if training and spec.brightness_range is not None:
         factor = _uniform(seed, [tf.shape(images)[0]], spec.brightness_range[0], spec.brightness_range[1], 7)
         images = tf.clip_by_value(images * factor[:, None, None, None], 0.0, 255.0)
