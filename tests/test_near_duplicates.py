@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image
 
 from agegender_tf.data import near_duplicates
 from agegender_tf.data.audit import add_content_hashes
+from agegender_tf.data.images import FileMemo, pool_map
 from agegender_tf.data.splits import make_utkface_split
 from tests.fixtures import write_jpeg
 
@@ -110,3 +115,23 @@ def test_leak_check_counts_each_kind_of_leak_per_boundary(tmp_path):
     assert counts["subject"] == 1 and counts["content_hash"] == 1 and counts["near_duplicate"] >= 2
     assert ["f0_again.jpg", "f0.jpg"] in [example[:2] for example in counts["examples"]]
     assert leaky["boundaries"]["val/test"]["near_duplicate"] == 0
+
+
+def test_file_memo_computes_each_version_of_a_file_once(tmp_path):
+    calls = []
+    memo = FileMemo(lambda path: calls.append(path) or Path(path).read_bytes())
+    path = tmp_path / "face.bin"
+    path.write_bytes(b"one")
+    assert memo(path) == memo(path) == b"one" and len(calls) == 1
+    path.write_bytes(b"three")  # rewritten: another size and time
+    assert memo(path) == b"three" and len(calls) == 2
+    path.write_bytes(b"four!")  # same size: the modification time tells
+    os.utime(path, ns=(1, 1))
+    assert memo(path) == b"four!" and len(calls) == 3
+    with pytest.raises(FileNotFoundError):
+        memo(tmp_path / "missing.bin")
+
+
+def test_pool_map_keeps_the_order_of_its_items():
+    assert pool_map(str, range(1000), workers=2) == [str(i) for i in range(1000)]
+    assert pool_map(str, [], workers=2) == []

@@ -10,38 +10,32 @@ in parts) are counted, not failed.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from agegender_tf.data import near_duplicates
-from agegender_tf.data.images import ImageCheck, check_image, content_hash
+from agegender_tf.data.images import ImageCheck, check_image, content_hash, pool_map
 from agegender_tf.data.manifest import ReadResult
 from agegender_tf.data.readers import read_dataset
 
 LABEL_COLUMNS = ("age", "age_group", "gender")
 
 
-def _pool_map(function: Callable, items: list, workers: int | None) -> list:
-    """``map`` over a thread pool (PIL decoding and hashing release the GIL)."""
-    workers = workers or os.cpu_count() or 1
-    if workers == 1 or len(items) < 64:
-        return [function(item) for item in items]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(function, items))
+def _check_and_hash(path: str | Path) -> ImageCheck:
+    return check_image(path, on_decoded=lambda image: near_duplicates.remember_average_hash(path, image))
 
 
 def decode_all(paths: Iterable[str | Path], workers: int | None = None) -> list[ImageCheck]:
-    """Fully decode every image (thread pool of ``workers``, default one per core)."""
-    return _pool_map(check_image, list(paths), workers)
+    """Fully decode every image (thread pool of ``workers``, default one per core), and take its
+    near-duplicate hash from the same decode."""
+    return pool_map(_check_and_hash, list(paths), workers)
 
 
 def hash_all(paths: Iterable[str | Path], workers: int | None = None) -> list[str]:
-    return _pool_map(content_hash, list(paths), workers)
+    return pool_map(content_hash, list(paths), workers)
 
 
 def present_mask(manifest: pd.DataFrame) -> pd.Series:

@@ -6,7 +6,11 @@ DESIGN.md, "Known facts": PIL ``.verify()`` misses a truncated file; only a full
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +40,9 @@ class ImageCheck:
         return self.problem is None
 
 
-def check_image(path: str | Path) -> ImageCheck:
-    """Fully decode ``path`` and say what, if anything, is wrong with it."""
+def check_image(path: str | Path, on_decoded: Callable[[Image.Image], None] | None = None) -> ImageCheck:
+    """Fully decode ``path`` and say what, if anything, is wrong with it. ``on_decoded`` is called with
+    the decoded image (the audit hashes it there instead of decoding the file a second time)."""
     path = Path(path)
     if not path.is_file():
         return ImageCheck(str(path), problem="file not found")
@@ -47,6 +52,8 @@ def check_image(path: str | Path) -> ImageCheck:
         with Image.open(path) as image:
             image.load()
             image_format, mode, size = image.format, image.mode, image.size
+            if on_decoded is not None:
+                on_decoded(image)
     except UnidentifiedImageError:
         return ImageCheck(str(path), problem="not a readable image (unknown format)")
     except (OSError, SyntaxError, ValueError) as exc:
@@ -65,6 +72,59 @@ def decode_check(path: str | Path) -> str | None:
     return check_image(path).problem
 
 
+def pool_map(function: Callable, items: Iterable, workers: int | None = None) -> list:
+    """``[function(x) for x in items]`` on a thread pool of ``workers`` (default one per core; PIL
+    decoding and hashing release the GIL), in a few chunks per thread: one pool task per item costs
+    about as much as hashing a small JPEG."""
+    items = list(items)
+    workers = workers or os.cpu_count() or 1
+    if workers == 1 or len(items) < 64:
+        return [function(item) for item in items]
+    size = -(-len(items) // (workers * 8))
+    chunks = [items[start:start + size] for start in range(0, len(items), size)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return [result for part in pool.map(lambda chunk: [function(item) for item in chunk], chunks)
+                for result in part]
+
+
+class FileMemo:
+    """Per-process results of a function of a file's bytes, keyed by the file's path, size,
+    modification time and inode: a file written again is computed again. The audit, the split
+    check and the leak checks hash the same files; each file is read once per process."""
+
+    def __init__(self, function: Callable, max_entries: int = 500_000):
+        functools.update_wrapper(self, function)
+        self._function, self._max_entries, self._values = function, max_entries, {}
+
+    @staticmethod
+    def _key(path: str | Path) -> tuple | None:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        return os.fspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ino
+
+    def __call__(self, path: str | Path):
+        key = self._key(path)
+        if key is None:
+            return self._function(path)  # the function's own error for a missing file
+        if key not in self._values:
+            self.put(path, self._function(path), key)
+        return self._values[key]
+
+    def put(self, path: str | Path, value, key: tuple | None = None) -> None:
+        """Remember ``value`` as the result for ``path`` as it is on disk now."""
+        key = key or self._key(path)
+        if key is not None:
+            if len(self._values) >= self._max_entries:
+                self._values.clear()
+            self._values[key] = value
+
+    def cache_clear(self) -> None:
+        self._values.clear()
+
+
+@FileMemo
 def content_hash(path: str | Path) -> str:
     """SHA-1 of the file's bytes: equal hashes mean byte-identical copies."""
     digest = hashlib.sha1()

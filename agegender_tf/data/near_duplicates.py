@@ -15,27 +15,39 @@ side of a split) while a missed pair leaks a test face into training, so the thr
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from agegender_tf.data.images import FileMemo, pool_map
 
 HASH_SIZE = 16  # 16x16 = 256 bits
 NEAR_DUPLICATE_DISTANCE = 10  # bits of 256; see the module docstring
 GROUP_COLUMN = "near_duplicate_group"
 
 
-def average_hash(path: str | Path, size: int = HASH_SIZE) -> np.ndarray:
-    """The ``size`` x ``size`` average hash of the image at ``path``, packed into ``size * size / 8`` bytes."""
+def average_hash_of(image, size: int = HASH_SIZE) -> np.ndarray:
+    """The ``size`` x ``size`` average hash of a decoded PIL image, packed into ``size * size / 8`` bytes."""
+    from PIL import Image
+
+    pixels = np.asarray(image.convert("L").resize((size, size), Image.Resampling.BOX), dtype=np.float32)
+    return np.packbits((pixels > pixels.mean()).reshape(-1))
+
+
+@FileMemo
+def average_hash(path: str | Path) -> np.ndarray:
+    """The ``HASH_SIZE`` x ``HASH_SIZE`` average hash of the image at ``path`` (once per file and process)."""
     from PIL import Image
 
     with Image.open(path) as image:
-        grey = image.convert("L").resize((size, size), Image.Resampling.BOX)
-    pixels = np.asarray(grey, dtype=np.float32)
-    return np.packbits((pixels > pixels.mean()).reshape(-1))
+        return average_hash_of(image)
+
+
+def remember_average_hash(path: str | Path, image) -> None:
+    """Hash ``image``, the decoded file at ``path``, for later ``hash_images`` calls (the audit's one decode)."""
+    average_hash.put(path, average_hash_of(image))
 
 
 def hash_images(paths: Iterable[str | Path], workers: int | None = None) -> np.ndarray:
@@ -43,38 +55,41 @@ def hash_images(paths: Iterable[str | Path], workers: int | None = None) -> np.n
     paths = list(paths)
     if not paths:
         return np.zeros((0, HASH_SIZE * HASH_SIZE // 64), dtype=np.uint64)
-    workers = workers or os.cpu_count() or 1
-    if workers == 1 or len(paths) < 64:
-        packed = [average_hash(p) for p in paths]
-    else:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            packed = list(pool.map(average_hash, paths))
+    packed = pool_map(average_hash, paths, workers)
     return np.frombuffer(np.stack(packed).tobytes(), dtype=np.uint64).reshape(len(paths), -1)
 
 
-def _distances(block: np.ndarray, others: np.ndarray) -> np.ndarray:
-    return np.bitwise_count(block[:, None, :] ^ others[None, :, :]).sum(axis=-1)
+def _distances(block: np.ndarray, others_by_word: np.ndarray) -> np.ndarray:
+    """Hamming distances [len(block), n] between ``block`` ([m, words]) and ``others_by_word`` ([words, n]),
+    one 64-bit word at a time: 2-D temporaries of m x n, no reduction over a length-4 axis."""
+    total = np.zeros((len(block), others_by_word.shape[1]), dtype=np.uint16)
+    for word in range(block.shape[1]):
+        total += np.bitwise_count(block[:, word, None] ^ others_by_word[word][None, :])
+    return total
 
 
 def close_pairs(hashes: np.ndarray, max_distance: int = NEAR_DUPLICATE_DISTANCE,
                 chunk: int = 512) -> np.ndarray:
     """Rows ``(i, j, distance)`` with ``i < j`` of all hash pairs within ``max_distance`` bits."""
+    by_word = np.ascontiguousarray(hashes.T)
     found = []
     for start in range(0, len(hashes), chunk):
-        distances = _distances(hashes[start:start + chunk], hashes)
+        # Only the columns from ``start`` on: pairs with j < start were found from j's block.
+        distances = _distances(hashes[start:start + chunk], by_word[:, start:])
         rows, cols = np.nonzero(distances <= max_distance)
-        rows = rows + start
         keep = cols > rows
-        found.append(np.stack([rows[keep], cols[keep], distances[rows[keep] - start, cols[keep]]], axis=1))
+        rows, cols = rows[keep], cols[keep]
+        found.append(np.stack([rows + start, cols + start, distances[rows, cols]], axis=1))
     return np.concatenate(found).astype(np.int64) if found else np.zeros((0, 3), dtype=np.int64)
 
 
 def cross_pairs(first: np.ndarray, second: np.ndarray, max_distance: int = NEAR_DUPLICATE_DISTANCE,
                 chunk: int = 512) -> np.ndarray:
     """Rows ``(i, j, distance)``: ``first[i]`` and ``second[j]`` within ``max_distance`` bits."""
+    by_word = np.ascontiguousarray(second.T)
     found = []
     for start in range(0, len(first), chunk):
-        distances = _distances(first[start:start + chunk], second)
+        distances = _distances(first[start:start + chunk], by_word)
         rows, cols = np.nonzero(distances <= max_distance)
         found.append(np.stack([rows + start, cols, distances[rows, cols]], axis=1))
     return np.concatenate(found).astype(np.int64) if found else np.zeros((0, 3), dtype=np.int64)
