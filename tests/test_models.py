@@ -315,6 +315,23 @@ def test_transfer_unfreezes_top_layers_for_fine_tuning(tmp_path):
         assert all(layer.trainable for layer in convs)
 
 
+def test_transfer_from_scratch_can_draw_he_normal_kernels(tmp_path):
+    """cpu_scratch_vgg16: VGG16's convolutions from he_normal (std sqrt(2 / fan_in)) instead of glorot_uniform."""
+    keras.utils.set_random_seed(0)
+    he = models.build("transfer", weights=None, input_shape=(32, 32, 3), unfreeze_top=-1,
+                      kernel_initializer="he_normal")
+    keras.utils.set_random_seed(0)
+    glorot = models.build("transfer", weights=None, input_shape=(32, 32, 3), unfreeze_top=-1)
+    for name in ("block1_conv1", "block5_conv3"):
+        kernel = np.array(he.get_layer("vgg16").get_layer(name).kernel)
+        fan_in = np.prod(kernel.shape[:-1])
+        assert abs(kernel.std() / np.sqrt(2.0 / fan_in) - 1) < 0.15, name  # truncated normal: ~0.88 x stddev
+        assert kernel.std() > 1.2 * np.array(glorot.get_layer("vgg16").get_layer(name).kernel).std(), name
+    with pytest.raises(ValueError, match="needs weights=None"):
+        models.build("transfer", weights=str(tmp_path / "any.h5"), input_shape=(32, 32, 3),
+                     kernel_initializer="he_normal")
+
+
 def test_levi_hassner_blob_sizes_and_gaussian_init():
     model = models.build("levi_hassner")
     assert model.get_layer("pool1").output.shape == (None, 28, 28, 96)  # paper 000 sec. VI: 96 x 28 x 28

@@ -86,6 +86,14 @@ def set_backbone_trainable(backbone_model, unfreeze_top=0, train_batchnorm=False
     return backbone_model
 
 
+def reinitialize_kernels(backbone_model, initializer) -> None:
+    """Draw every convolution kernel of ``backbone_model`` anew from ``initializer`` (seeded by Keras' global seed)."""
+    initializer = keras.initializers.get(initializer)
+    for layer in backbone_model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            layer.kernel.assign(initializer(tuple(layer.kernel.shape), dtype=layer.kernel.dtype))
+
+
 # Reports name a transfer model by its backbone (vgg16, resnet50), as paper 003 does.
 @register("transfer", preprocessing=_preprocessing, task_signature="single", variant_arg="backbone",
           variants=tuple(BACKBONES))
@@ -98,6 +106,7 @@ def transfer(
     dense_units=512,
     dropout=0.5,
     unfreeze_top=0,
+    kernel_initializer=None,
     name=None,
 ):
     """Frozen ImageNet backbone + GAP + Dense 512 ReLU + dropout 0.5 + head (paper 003 sec. 3.5, 4.2).
@@ -107,8 +116,17 @@ def transfer(
     ``PretrainedWeightsUnavailable`` saying how to pass a file), a local weights file, or None.
     ``unfreeze_top``: number of top backbone layers left trainable for fine-tuning (0: all frozen).
     With ``weights=None`` and ``unfreeze_top=-1`` the backbone trains from scratch, BatchNorm included.
+    ``kernel_initializer``: with ``weights=None``, draw the backbone's convolution kernels from this
+    initializer instead of keras.applications' glorot_uniform; "he_normal" (He et al. 2015) keeps the
+    signal's scale through a plain ReLU stack such as VGG16's 13 convolutions, which from glorot
+    stayed at chance here (``results/README.md``).
     """
+    if kernel_initializer is not None and weights is not None:
+        raise ValueError("kernel_initializer redraws the backbone's kernels: it needs weights=None, "
+                         f"got weights={weights!r}")
     backbone_model = load_backbone(backbone, input_shape=input_shape, weights=weights, pooling="avg")
+    if kernel_initializer is not None:
+        reinitialize_kernels(backbone_model, kernel_initializer)
     set_backbone_trainable(backbone_model, unfreeze_top, train_batchnorm=weights is None)
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = backbone_model(inputs)

@@ -138,8 +138,8 @@ def finish_batch(images, spec: AugmentSpec, out_size, training: bool, seed, warp
     preprocessing; float32 out.
 
     Warp and flip move uint8 pixels; the crop's copy writes them as float32. A flip without a warp
-    is done in that copy (a mirror maps pixels onto pixels: the warp's result, at a fraction of its cost). Brightness and
-    noise are per pixel, so they run after the crop, on the output size only."""
+    is done in that copy (a mirror maps pixels onto pixels: the warp's result, at a fraction of its
+    cost). Brightness and noise are per pixel, so they run after the crop, on the output size only."""
     flip = None
     if training and warps(spec):
         images = warp_batch(images, spec, seed, warp)  # the flip is folded into the warp
