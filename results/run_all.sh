@@ -22,3 +22,6 @@ agegender run cnn_rnn_ensemble --profile cpu --data-root $AGEGENDER_DATA --out r
 
 # results/gra_net/
 agegender run gra_net --profile cpu --data-root $AGEGENDER_DATA --out results/gra_net --seed 42 > results/gra_net/train.log 2>&1
+
+# results/transfer_vgg16_resnet50_scratch/
+agegender run transfer_vgg16_resnet50 --profile cpu_scratch --data-root $AGEGENDER_DATA --out results/transfer_vgg16_resnet50_scratch --seed 42 > results/transfer_vgg16_resnet50_scratch/train.log 2>&1
