@@ -31,11 +31,11 @@ def _check_and_hash(path: str | Path) -> ImageCheck:
 def decode_all(paths: Iterable[str | Path], workers: int | None = None) -> list[ImageCheck]:
     """Fully decode every image (thread pool of ``workers``, default one per core), and take its
     near-duplicate hash from the same decode."""
-    return pool_map(_check_and_hash, list(paths), workers)
+    return pool_map(_check_and_hash, paths, workers)
 
 
 def hash_all(paths: Iterable[str | Path], workers: int | None = None) -> list[str]:
-    return pool_map(content_hash, list(paths), workers)
+    return pool_map(content_hash, paths, workers)
 
 
 def present_mask(manifest: pd.DataFrame) -> pd.Series:

@@ -125,8 +125,9 @@ def crop_batch(images, out_size, random: bool, seed=None, flip=None):
     # A mirrored image's window at ``left`` is the source's columns width-1-left down to width-out_w-left.
     x1 = tf.where(flip, (width - 1 - _INSET) - left, left + _INSET)
     x2 = tf.where(flip, (width - out_w + _INSET) - left, left + (out_w - 1 - _INSET))
-    boxes = tf.stack([(top + _INSET) / max(height - 1, 1), x1 / max(width - 1, 1),
-                      (top + (out_h - 1) - _INSET) / max(height - 1, 1), x2 / max(width - 1, 1)], axis=1)
+    last_row, last_column = max(height - 1, 1), max(width - 1, 1)  # box coordinates are fractions of these
+    boxes = tf.stack([(top + _INSET) / last_row, x1 / last_column,
+                      (top + (out_h - 1) - _INSET) / last_row, x2 / last_column], axis=1)
     return tf.image.crop_and_resize(images, boxes, tf.range(batch), (out_h, out_w), method="nearest")
 
 
