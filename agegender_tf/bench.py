@@ -200,18 +200,12 @@ class MainNetwork:
 
     def build(self, policy: str = "float32", jit_compile: bool = False):
         """The network built under dtype ``policy`` and compiled as the runner compiles it (plus ``jit_compile``)."""
-        import keras
-
         from agegender_tf import models
-        from agegender_tf.experiments.train import make_optimizer, set_seed
+        from agegender_tf.experiments.train import dtype_policy, make_optimizer, set_seed
 
         set_seed(self.seed)
-        previous = keras.mixed_precision.global_policy().name
-        keras.mixed_precision.set_global_policy(policy)
-        try:
+        with dtype_policy(policy):
             model = models.build(self.builder, **self.kwargs)
-        finally:
-            keras.mixed_precision.set_global_policy(previous)
         model.compile(optimizer=make_optimizer(self.preset.optimizer), loss=self.loss, metrics=self.metrics,
                       loss_weights=self.loss_weights, jit_compile=jit_compile)
         return model

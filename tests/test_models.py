@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 
 from agegender_tf import models
+from agegender_tf.experiments.rundir import load_keras_model
+from agegender_tf.experiments.train import dtype_policy
 
 # Small settings per registered name (CI speed); the paper defaults are checked in test_default_build.
 SMALL = {
@@ -191,10 +193,27 @@ def test_trains_one_step_saves_and_reloads_in_fresh_process(roundtrip, case):
 
 @pytest.fixture
 def mixed_precision():
-    previous = keras.config.dtype_policy()
-    keras.mixed_precision.set_global_policy("mixed_float16")
-    yield
-    keras.mixed_precision.set_global_policy(previous)
+    with dtype_policy("mixed_float16"):
+        yield
+
+
+def test_a_preset_precision_builds_bfloat16_layers_that_reload_and_the_global_policy_returns(tmp_path):
+    """``precision=mixed_bfloat16`` (``train.dtype_policy``, as the runner builds): bfloat16 compute, float32
+    heads, kept by ``best.keras``; the global policy is float32 again afterwards, also after an error."""
+    with pytest.raises(RuntimeError), dtype_policy("mixed_bfloat16"):
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"
+        raise RuntimeError("a failed build")
+    assert keras.config.dtype_policy().name == "float32"
+    with dtype_policy("mixed_bfloat16"):
+        model = models.build("levi_hassner", **SMALL["levi_hassner"])
+    assert keras.config.dtype_policy().name == "float32"
+    compute = {layer.name: layer.compute_dtype for layer in model.layers if layer.weights}
+    assert "bfloat16" in compute.values() and compute[model.output_names[0]] == "float32"
+    model.save(tmp_path / "best.keras")
+    reloaded = load_keras_model(tmp_path / "best.keras")
+    assert {layer.name: layer.compute_dtype for layer in reloaded.layers if layer.weights} == compute
+    images, _ = _batch(model)
+    np.testing.assert_array_equal(*(keras.ops.convert_to_numpy(m(images)) for m in (model, reloaded)))
 
 
 @pytest.mark.parametrize("case", ["levi_hassner", "cnn_lstm", "cnn_rnn", "cnn_rnn_ensemble", "dcnn", "transfer",

@@ -259,7 +259,7 @@ def test_cnn_lstm_variant_profile_changes_only_the_optimizer():
     assert changed == {"optimizer"}
 
 
-def test_the_profile_reaches_report_json(tmp_path, monkeypatch):
+def test_the_profile_and_precision_reach_report_json(tmp_path, monkeypatch):
     import json
 
     import pandas as pd
@@ -271,10 +271,14 @@ def test_the_profile_reaches_report_json(tmp_path, monkeypatch):
     predictions = pd.DataFrame({"model": "gra_net", "path": ["a.jpg", "b.jpg"], "gender_true": [0, 1],
                                 "gender_pred": [0, 0], "age_group_true": [2, 3], "age_group_pred": [2, 2],
                                 "age_true": [25.0, 31.0], "age_pred": [27.0, 30.0]})
-    for profile in ("cpu", None):
-        preset = resolve("gra_net", profile=profile, smoke=True)
+    for profile, overrides, precision in (("cpu", ["precision=mixed_bfloat16"], "mixed_bfloat16"),
+                                          (None, [], "float32")):
+        preset = resolve("gra_net", profile=profile, smoke=True, overrides=overrides)
         report.write_report(preset, tmp_path, predictions, counts={}, seed=1, smoke=True, seconds=1.0, parameters={})
-        assert json.loads((tmp_path / "report.json").read_text())["protocol"]["profile"] == profile
+        protocol = json.loads((tmp_path / "report.json").read_text())["protocol"]
+        assert (protocol["profile"], protocol["precision"]) == (profile, precision)
+    with pytest.raises(UsageError, match="precision.*mixed_bfloat16"):
+        resolve("gra_net", overrides=["precision=bf16"])
 
 
 def test_parse_value():

@@ -67,6 +67,9 @@ class Preset:
     # "adience" also scores the trained networks on Adience's five official folds (experiments/folds.py).
     fold_protocol: str | None = None
     max_train_images: int | None = None
+    # Keras dtype policy the networks are built under (``experiments.train.dtype_policy``): None or
+    # "float32" (the papers), "mixed_bfloat16" (CPUs with AVX-512 BF16, TPUs), "mixed_float16" (GPUs).
+    precision: str | None = None
     paper_numbers: tuple[dict, ...] = ()
     interpretation: tuple[tuple[str, str], ...] = ()
     smoke: dict = field(default_factory=dict)
@@ -550,6 +553,7 @@ FIELD_RULES: dict[str, Rule] = {
                       "val_size": number(0.0, 1.0, high_open=True)}),
     "fold_protocol": choice(None, "adience"),
     "class_weight": choice(None, "balanced"),  # pipelines.targets.CLASS_WEIGHTINGS
+    "precision": choice(None, "float32", "mixed_bfloat16", "mixed_float16"),
 }
 
 

@@ -34,6 +34,7 @@ from agegender_tf.experiments.presets import Preset
 from agegender_tf.experiments.train import (
     DONE_FILE,
     distribution_record,
+    dtype_policy,
     global_batch_size,
     load_finished,
     make_strategy,
@@ -138,7 +139,8 @@ def train_one(preset: Preset, model_name: str, builder: str, model_args: dict, t
     if model is not None:
         return TrainedNetwork(model_name, tuple(tasks), model, spec, preset.image_size), datasets, usable, dropped
     set_seed(seed)
-    model = models.build(builder, **kwargs)
+    with dtype_policy(preset.precision):
+        model = models.build(builder, **kwargs)
     loss, metrics = losses_and_metrics(tuple(tasks))
     weights = {t: preset.loss_weights[t] for t in tasks if t in preset.loss_weights} if len(tasks) > 1 else None
     class_weight = class_weights(usable["train"], tasks, binning, preset.class_weight) if preset.class_weight else None

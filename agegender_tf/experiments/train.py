@@ -15,6 +15,7 @@ devices so that MirroredStrategy can be exercised without GPUs. The preset's bat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
@@ -54,6 +55,20 @@ def set_seed(seed: int | None, deterministic: bool = False) -> None:
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str | None):
+    """Build networks under Keras dtype policy ``name`` (None: float32), then restore the global policy.
+
+    A layer keeps the policy it was built with (its compute dtype is saved in ``best.keras``); the heads
+    stay float32 (``models.heads``), and ``compile`` adds loss scaling itself under ``mixed_float16``."""
+    previous = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(name or "float32")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def make_optimizer(spec: dict) -> keras.optimizers.Optimizer:
