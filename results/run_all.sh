@@ -25,3 +25,6 @@ agegender run gra_net --profile cpu --data-root $AGEGENDER_DATA --out results/gr
 
 # results/transfer_vgg16_resnet50_scratch/
 agegender run transfer_vgg16_resnet50 --profile cpu_scratch --data-root $AGEGENDER_DATA --out results/transfer_vgg16_resnet50_scratch --seed 42 > results/transfer_vgg16_resnet50_scratch/train.log 2>&1
+
+# results/transfer_vgg16_resnet50_scratch_vgg16/
+agegender run transfer_vgg16_resnet50 --profile cpu_scratch_vgg16 --data-root $AGEGENDER_DATA --out results/transfer_vgg16_resnet50_scratch_vgg16 --seed 42 > results/transfer_vgg16_resnet50_scratch_vgg16/train.log 2>&1
