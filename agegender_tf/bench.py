@@ -201,13 +201,14 @@ class MainNetwork:
     def build(self, policy: str = "float32", jit_compile: bool = False):
         """The network built under dtype ``policy`` and compiled as the runner compiles it (plus ``jit_compile``)."""
         from agegender_tf import models
-        from agegender_tf.experiments.train import dtype_policy, make_optimizer, set_seed
+        from agegender_tf.experiments.train import build_before_fit, dtype_policy, make_optimizer, set_seed
 
         set_seed(self.seed)
         with dtype_policy(policy):
             model = models.build(self.builder, **self.kwargs)
         model.compile(optimizer=make_optimizer(self.preset.optimizer), loss=self.loss, metrics=self.metrics,
                       loss_weights=self.loss_weights, jit_compile=jit_compile)
+        build_before_fit(model, self.datasets["train"])  # one trace of the step, as in a run
         return model
 
     def pipeline(self):

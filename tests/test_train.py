@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import keras
@@ -59,6 +60,29 @@ def test_crash_then_rerun_resumes_from_next_epoch(tmp_path):
     assert history["epoch"].tolist() == [0, 1, 2, 3]
     assert (tmp_path / "best.keras").exists()
     assert not train_module.resuming(tmp_path)  # backup deleted after a finished run
+
+
+def test_fit_traces_the_train_step_once_with_class_weights_and_on_resume(tmp_path):
+    """``build_before_fit`` creates the optimizer and metric variables first, so TensorFlow traces the step
+    once (Keras alone traces it twice outside a tf.distribute strategy: variables made in the first trace)."""
+    traces = []
+
+    def counting(model):
+        step = model.train_step
+        model.train_step = lambda data: traces.append(1) or step(data)
+        return model
+
+    set_seed(1)
+    x, y = tiny_data()
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    for run, extra in enumerate(([CrashAfterEpoch(0)], [])):  # a crash, then the resumed run
+        traces.clear()
+        with pytest.raises(RuntimeError) if extra else contextlib.nullcontext():
+            train(counting(tiny_model()), data, data, optimizer={"name": "nadam", "learning_rate": 1e-3}, callbacks={},
+                  epochs=2, out_dir=tmp_path, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  class_weight={0: 1.0, 1: 2.0}, extra_callbacks=extra, verbose=0)
+        assert len(traces) == 1, f"run {run}: train step traced {len(traces)} times"
+    assert pd.read_csv(tmp_path / "history.csv")["epoch"].tolist() == [0, 1]
 
 
 def test_a_resumed_networks_fit_time_counts_every_run(tmp_path, monkeypatch):

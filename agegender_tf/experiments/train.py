@@ -174,6 +174,15 @@ def load_finished(out_dir: str | Path):
     return load_keras_model(out_dir / BEST_MODEL_FILE)
 
 
+def build_before_fit(model: keras.Model, dataset) -> None:
+    """Create a compiled model's optimizer and metric variables from ``dataset``'s element spec, as Keras
+    does itself under a ``tf.distribute`` strategy. Otherwise ``fit`` creates them while tracing the train
+    step, and TensorFlow then traces that step a second time (about half of a short GRA_Net run)."""
+    if getattr(model, "_distribute_strategy", None) is not None or not hasattr(model, "_symbolic_build"):
+        return  # fit builds them first (or a Keras without this hook: two traces, same training)
+    model._symbolic_build(data_batch=dataset.element_spec[:2])
+
+
 def train(model: keras.Model, train_data, val_data, *, optimizer: dict, callbacks: dict, epochs: int, out_dir,
           loss, metrics=None, loss_weights=None, class_weight=None, extra_callbacks=(),
           verbose: int = 2) -> pd.DataFrame:
@@ -194,6 +203,7 @@ def train(model: keras.Model, train_data, val_data, *, optimizer: dict, callback
     clock = FitClock(out_dir)
     opt = make_optimizer(optimizer)
     model.compile(optimizer=opt, loss=loss, metrics=metrics, loss_weights=loss_weights)
+    build_before_fit(model, train_data)
     uses_schedule = "step_at_iteration" in optimizer
     # The pipeline shuffles (seeded); fit's own shuffle only warns on a tf.data.Dataset.
     model.fit(train_data, validation_data=val_data, epochs=int(epochs), shuffle=False, class_weight=class_weight,
