@@ -1,5 +1,5 @@
 """Shared fixtures: the real datasets (through AGEGENDER_DATA), the five source documents, a UTKFace-layout
-data root and one finished smoke run trained once per session, the notebook smoke runs started in the
+data root and one finished smoke run trained once per session, the subprocess runs (a mirrored run, a killed run, the notebook smoke runs) started in the
 background, and a quiet, CPU-only TensorFlow."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -87,46 +88,60 @@ def gra_net_smoke_run(utkface_layout_root, tmp_path_factory) -> Path:
     return out
 
 
-# ------------------------------------------------------------------------------------ notebook smoke runs
+# ----------------------------------------------------------------------------------------- background runs
 NOTEBOOK_SMOKE_TEST = "test_notebook_runs_in_smoke_mode_and_draws_its_figures"  # in test_notebooks.py
+MIRRORED_RUN_TEST = "test_agegender_run_mirrored_on_two_cpu_replicas_reports_them"  # in test_distribute.py
+KILLED_RUN_TEST = "test_killed_run_resumes_from_its_last_epoch"  # in test_run_cli.py
+
+
+def _csv_rows(path: Path) -> int:
+    """Whole rows of a CSV file being written (0 when it is not there yet)."""
+    try:
+        return max(path.read_text().count("\n") - 1, 0)
+    except FileNotFoundError:
+        return 0
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """The notebook smoke runs are checked last: they run in the background meanwhile (``notebook_smoke_runs``)."""
+    """The notebook smoke runs are checked last: they run in the background meanwhile (``background_runs``)."""
     items.sort(key=lambda item: getattr(item, "originalname", None) == NOTEBOOK_SMOKE_TEST)  # stable: order kept
 
 
-class NotebookRuns:
-    """``notebooks/execute.py NAME --run-dir run --out executed.ipynb`` for each name, one after another on a
-    background thread, each in ``root/NAME`` and its own process group (so that a Ctrl-C reaches pytest alone;
-    the session, and with it the scheduler's autogroup, stays pytest's). The kernel, in a session of its own,
-    exits within a second of the script: ipykernel's parent poller. ``futures[name].result()`` is
-    ``(folder, subprocess.CompletedProcess)``; ``stop`` kills what still runs and starts nothing more."""
+class BackgroundRuns:
+    """Commands run one after another on a background thread, each in its own folder and process group (so
+    that a Ctrl-C reaches pytest alone; the session, and with it the scheduler's autogroup, stays pytest's),
+    its output in ``stdout.txt`` / ``stderr.txt`` there. ``jobs`` maps a name to ``(args, folder, env,
+    kill_when)``: ``kill_when(folder)``, when given, is polled and kills the process once true.
+    ``futures[name].result()`` is ``(folder, subprocess.CompletedProcess)`` (a killed one: returncode
+    -SIGKILL); ``stop`` kills what still runs and starts nothing more. A notebook's kernel, in a session of
+    its own, exits within a second of its script: ipykernel's parent poller."""
 
-    def __init__(self, names, root: Path, env: dict, timeout: float = 3600):
+    def __init__(self, jobs: dict, timeout: float = 3600):
         self._lock = threading.Lock()
         self._process = None
         self._stopped = False
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notebooks")
-        self.futures = {name: self._pool.submit(self._run, name, root / name, env, timeout) for name in names}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="background-runs")
+        self.futures = {name: self._pool.submit(self._run, *job, timeout) for name, job in jobs.items()}
 
-    def _run(self, name, folder: Path, env: dict, timeout: float):
-        # The cell timeout only catches a hang: a busy machine must not fail a notebook.
-        args = [sys.executable, str(REPO_ROOT / "notebooks" / "execute.py"), name, "--run-dir", "run",
-                "--out", "executed.ipynb", "--timeout", str(int(timeout))]
+    def _run(self, args, folder: Path, env: dict, kill_when, timeout: float):
         with self._lock:  # so that ``stop`` either sees this process or keeps it from starting
             if self._stopped:
-                raise RuntimeError("the test session ended before this notebook ran")
-            folder.mkdir()
-            process = self._process = subprocess.Popen(args, cwd=folder, env=env, stdout=subprocess.PIPE,
-                                                       stderr=subprocess.PIPE, text=True, process_group=0)
-        try:
-            out, err = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self._kill(process)
-            process.communicate()
-            raise
-        return folder, subprocess.CompletedProcess(args, process.returncode, out, err)
+                raise RuntimeError("the test session ended before this command ran")
+            folder.mkdir(parents=True)
+            with open(folder / "stdout.txt", "w") as out, open(folder / "stderr.txt", "w") as err:
+                process = self._process = subprocess.Popen(args, cwd=folder, env=env, stdout=out, stderr=err,
+                                                           text=True, process_group=0)
+        deadline = time.monotonic() + timeout
+        while process.poll() is None:
+            if kill_when is not None and kill_when(folder):
+                self._kill(process)
+            elif time.monotonic() > deadline:
+                self._kill(process)
+                process.wait()
+                raise subprocess.TimeoutExpired(args, timeout)
+            time.sleep(0.05)
+        texts = [(folder / name).read_text() for name in ("stdout.txt", "stderr.txt")]
+        return folder, subprocess.CompletedProcess(args, process.returncode, *texts)
 
     @staticmethod
     def _kill(process):
@@ -146,21 +161,45 @@ class NotebookRuns:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def notebook_smoke_runs(request, tmp_path_factory):
-    """The notebook smoke runs this session selected, started at its first test on the real UTKFace
-    (``NotebookRuns``): ``{name: future}``, empty when none is selected or UTKFace is absent.
+def background_runs(request, tmp_path_factory):
+    """The subprocess runs this session selected, started at its first test (``BackgroundRuns``), in order:
+    ``"mirrored"`` (``agegender run`` on two CPU replicas, ``fixtures.MIRRORED_RUN_ARGS``), ``"killed"``
+    (``fixtures.KILLED_RUN_ARGS``, killed once its history holds 2 epochs) and ``"notebook:NAME"`` for each
+    notebook smoke run on the real UTKFace; ``{name: future}``.
 
-    Most of a smoke run is one thread of Python (importing TensorFlow, tracing the graphs, saving the
+    Most of such a run is one thread of Python (importing TensorFlow, tracing the graphs, saving the
     models, drawing the figures), and so is most of what the other tests do in this process: a 2-core
-    CPU runs the two at once, and the notebook tests, sorted last, only read the finished notebooks."""
-    names = [item.callspec.params["name"] for item in request.session.items
-             if getattr(item, "originalname", None) == NOTEBOOK_SMOKE_TEST]
-    root = dataset_root("utkface")
-    if not names or root is None:
-        yield {}
-        return
-    runs = NotebookRuns(names, tmp_path_factory.mktemp("notebooks"), {**os.environ, "AGEGENDER_DATA": str(root.parent)})
+    CPU runs the two at once, and the tests that check them only read the finished runs."""
+    from tests.fixtures import KILLED_RUN_ARGS, KILLED_RUN_HISTORY, MIRRORED_RUN_ARGS
+
+    selected = [(getattr(item, "originalname", None), getattr(item, "callspec", None))
+                for item in request.session.items]
+    jobs, root = {}, tmp_path_factory.mktemp("background")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg"}
+    for job, test, args, kill_when in (
+            ("mirrored", MIRRORED_RUN_TEST, MIRRORED_RUN_ARGS, None),
+            ("killed", KILLED_RUN_TEST, KILLED_RUN_ARGS, lambda folder: _csv_rows(folder / KILLED_RUN_HISTORY) >= 2)):
+        if any(name == test for name, _ in selected):
+            data = request.getfixturevalue("utkface_layout_root")
+            jobs[job] = ([sys.executable, "-m", "agegender_tf.cli", "run", "gra_net", "--data-root", str(data),
+                          "--out", "run", *args], root / job, env, kill_when)
+    notebooks = [spec.params["name"] for name, spec in selected if name == NOTEBOOK_SMOKE_TEST]
+    utkface = dataset_root("utkface")
+    if notebooks and utkface is not None:
+        env = {**os.environ, "AGEGENDER_DATA": str(utkface.parent)}
+        for name in notebooks:
+            # The cell timeout only catches a hang: a busy machine must not fail a notebook.
+            jobs[f"notebook:{name}"] = ([sys.executable, str(REPO_ROOT / "notebooks" / "execute.py"), name,
+                                         "--run-dir", "run", "--out", "executed.ipynb", "--timeout", "3600"],
+                                        root / "notebooks" / name, env, None)
+    runs = BackgroundRuns(jobs)
     try:
         yield runs.futures
     finally:
         runs.stop()
+
+
+@pytest.fixture(scope="session")
+def notebook_smoke_runs(background_runs):
+    """``{name: future}`` of the notebook smoke runs (``background_runs``); empty without the real UTKFace."""
+    return {key.split(":", 1)[1]: future for key, future in background_runs.items() if key.startswith("notebook:")}

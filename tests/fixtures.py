@@ -15,6 +15,21 @@ from PIL import Image
 TINY_GRA_NET = ("--set", "model_args={'stem_filters': 8, 'stage_filters': (16,), 'attention_modules': (1,), "
                 "'mask_depths': (1,), 'final_filters': 32, 'final_units': 1}")
 
+# ``agegender run gra_net`` on two CPU replicas (test_distribute.py), started in the background by conftest's
+# ``background_runs`` on ``utkface_layout_root``: one epoch of 32 faces, 8 per replica.
+MIRRORED_RUN_ARGS = ("--smoke", "--quiet", "--strategy", "mirrored", "--cpu-replicas", "2",
+                     "--set", "split.kind=holdout", "--set", "image_size=32", "--set", "batch_size=8",
+                     "--set", "max_train_images=32", "--set", "epochs=1", *TINY_GRA_NET)
+
+# A run of 4 epochs that conftest's ``background_runs`` kills once KILLED_RUN_HISTORY (under its ``--out run``)
+# holds 2 epochs (test_run_cli.py resumes it).
+KILLED_RUN_EPOCHS = 4
+KILLED_RUN_ARGS = ("--smoke", "--quiet", "--set", "split.kind=holdout", "--set", "image_size=32",
+                   "--set", "batch_size=16", *TINY_GRA_NET, "--set", "max_train_images=32",
+                   "--set", f"epochs={KILLED_RUN_EPOCHS}",
+                   "--set", "callbacks={'early_stopping': {'monitor': 'val_loss', 'patience': 100}}")
+KILLED_RUN_HISTORY = "run/train/gra_net__gender_age_group_age/history.csv"
+
 # The smoke run that conftest's ``gra_net_smoke_run`` trains once per session (tiny images, holdout split).
 SMOKE_RUN_ARGS = ("--smoke", "--quiet", "--seed", "7", "--set", "split.kind=holdout", "--set", "image_size=32",
                   "--set", "batch_size=16", *TINY_GRA_NET)

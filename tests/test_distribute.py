@@ -14,8 +14,6 @@ import textwrap
 
 import pandas as pd
 
-from tests.fixtures import TINY_GRA_NET
-
 TWO_CPU_DEVICES = ["/job:localhost/replica:0/task:0/device:CPU:0", "/job:localhost/replica:0/task:0/device:CPU:1"]
 
 # A layer whose ON_READ variable keeps one step count per replica: each replica adds 1 on its own
@@ -71,13 +69,12 @@ def test_each_of_two_cpu_replicas_runs_its_share_of_the_training_steps(tmp_path)
     assert (tmp_path / "net" / "done.json").exists()
 
 
-def test_agegender_run_mirrored_on_two_cpu_replicas_reports_them(utkface_layout_root, tmp_path):
-    out = tmp_path / "run"
-    done = _python(["-m", "agegender_tf.cli", "run", "gra_net", "--smoke", "--quiet", "--strategy", "mirrored",
-                    "--cpu-replicas", "2", "--data-root", str(utkface_layout_root), "--out", str(out),
-                    "--set", "split.kind=holdout", "--set", "image_size=32", "--set", "batch_size=8",
-                    "--set", "max_train_images=32", "--set", "epochs=1", *TINY_GRA_NET])
+def test_agegender_run_mirrored_on_two_cpu_replicas_reports_them(background_runs):
+    """``agegender run gra_net --strategy mirrored --cpu-replicas 2`` (``fixtures.MIRRORED_RUN_ARGS``), run in
+    a fresh process in the background from the session's start (conftest ``background_runs``)."""
+    folder, done = background_runs["mirrored"].result()
     assert done.returncode == 0, done.stderr[-3000:]
+    out = folder / "run"
     report = json.loads((out / "report.json").read_text())
     distribution = report["protocol"]["distribution"]
     assert distribution == {"strategy": "mirrored", "replicas": 2, "devices": TWO_CPU_DEVICES,

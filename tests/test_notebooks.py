@@ -77,7 +77,7 @@ def test_execute_injects_parameters_after_the_tagged_cell():
 def test_notebook_runs_in_smoke_mode_and_draws_its_figures(name, utkface_root, notebook_smoke_runs):
     """``notebooks/execute.py NAME`` in a fresh kernel with Jupyter's inline backend (MPLBACKEND cleared):
     every cell tagged ``figure`` must hold a PNG output, and the run folder its report and figures.
-    The runs start in the background at the session's first test (conftest ``notebook_smoke_runs``)."""
+    The runs start in the background at the session's first test (conftest ``background_runs``)."""
     folder, done = notebook_smoke_runs[name].result()
     assert done.returncode == 0, f"{name}: {done.stderr[-3000:]}{_error_outputs(folder / 'executed.ipynb')}"
     assert done.stdout.strip().splitlines()[-1] == "executed notebook written to executed.ipynb"

@@ -8,13 +8,9 @@ that match the file names, counts that add up to the split, and the settings it 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +21,7 @@ from agegender_tf.binning import get_binning
 from agegender_tf.cli import main
 from agegender_tf.data.manifest import GENDER_CLASSES
 from agegender_tf.experiments.runner import resolve_preset
-from tests.fixtures import SMOKE_RUN_ARGS, TINY_GRA_NET
+from tests.fixtures import KILLED_RUN_EPOCHS, KILLED_RUN_HISTORY, SMOKE_RUN_ARGS
 
 NETWORK = "gra_net__gender_age_group_age"
 TINY = ["--set", "split.kind=holdout", "--set", "image_size=32", "--set", "batch_size=16"]
@@ -160,28 +156,17 @@ def _history_rows(path: Path) -> int:
         return 0
 
 
-def test_killed_run_resumes_from_its_last_epoch(utkface_layout_root, tmp_path):
-    out = tmp_path / "run"
-    epochs = 4  # killed after its second epoch, so the rerun has epochs left to resume
-    command = [sys.executable, "-m", "agegender_tf.cli", "run", "gra_net", "--data-root", str(utkface_layout_root),
-               "--out", str(out), "--smoke", "--quiet", *TINY, *TINY_GRA_NET, "--set", "max_train_images=32",
-               "--set", f"epochs={epochs}",
-               "--set", "callbacks={'early_stopping': {'monitor': 'val_loss', 'patience': 100}}"]
-    history = out / "train" / NETWORK / "history.csv"
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 900  # generous: a loaded 2-core machine needs minutes for the first epochs
-    while _history_rows(history) < 2 and process.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    if process.poll() is not None:
-        pytest.fail("the run finished before it could be killed")
-    if _history_rows(history) < 2:
-        os.kill(process.pid, signal.SIGKILL)
-        pytest.fail("the run wrote fewer than 2 epochs in 900 s")
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+def test_killed_run_resumes_from_its_last_epoch(background_runs):
+    """``agegender run`` of 4 epochs, killed (SIGKILL) in the background once its history holds 2 epochs
+    (conftest ``background_runs``, ``fixtures.KILLED_RUN_ARGS``), then the same command again: it resumes."""
+    folder, killed = background_runs["killed"].result()
+    assert killed.returncode == -signal.SIGKILL, f"the run ended before it was killed: {killed.stderr[-3000:]}"
+    history = folder / KILLED_RUN_HISTORY
     done_before = _history_rows(history)
-    assert 2 <= done_before < epochs
+    assert 2 <= done_before < KILLED_RUN_EPOCHS
+    out = history.parents[2]
     assert (history.parent / "backup").is_dir() and not (out / "report.json").exists()
-    assert main(command[3:]) == 0  # the same command again (in this process: TensorFlow is loaded already)
-    assert pd.read_csv(history)["epoch"].tolist() == list(range(epochs))
-    assert json.loads((out / "report.json").read_text())["protocol"]["epochs"] == epochs
+    command = killed.args[3:]  # the same command again (in this process: TensorFlow is loaded already)
+    assert main([*command[:command.index("--out") + 1], str(out), *command[command.index("--out") + 2:]]) == 0
+    assert pd.read_csv(history)["epoch"].tolist() == list(range(KILLED_RUN_EPOCHS))
+    assert json.loads((out / "report.json").read_text())["protocol"]["epochs"] == KILLED_RUN_EPOCHS
