@@ -1,6 +1,6 @@
 """Shared fixtures: the real datasets (through AGEGENDER_DATA), the five source documents, a UTKFace-layout
-data root and one finished smoke run trained once per session, the subprocess runs (a mirrored run, a killed run, the notebook smoke runs) started in the
-background, and a quiet, CPU-only TensorFlow."""
+data root and one finished smoke run trained once per session, the subprocess runs started in the background
+(a mirrored run, a killed run, the notebook smoke runs), and a quiet, CPU-only TensorFlow."""
 
 from __future__ import annotations
 
