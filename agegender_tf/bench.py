@@ -246,7 +246,8 @@ def bench_train(preset, data_root, *, steps: int = 20, warmup: int = 5, repeats:
     started = time.perf_counter()
     network = MainNetwork(preset, data_root, seed)
     setup_s = time.perf_counter() - started
-    model = network.build(preset.precision or "float32")  # the dtype policy a run of this preset trains in
+    precision = preset.precision or "float32"  # the dtype policy a run of this preset trains in
+    model = network.build(precision)
     in_memory, pipeline = network.in_memory(), network.pipeline()
     size = preset.batch_size
     start = time.perf_counter()
@@ -261,7 +262,7 @@ def bench_train(preset, data_root, *, steps: int = 20, warmup: int = 5, repeats:
     return {
         "benchmark": "train",
         **network.facts(),
-        "precision": preset.precision or "float32",
+        "precision": precision,
         "steps": steps,
         "warmup": warmup,
         "repeats": repeats,

@@ -94,14 +94,6 @@ MIRRORED_RUN_TEST = "test_agegender_run_mirrored_on_two_cpu_replicas_reports_the
 KILLED_RUN_TEST = "test_killed_run_resumes_from_its_last_epoch"  # in test_run_cli.py
 
 
-def _csv_rows(path: Path) -> int:
-    """Whole rows of a CSV file being written (0 when it is not there yet)."""
-    try:
-        return max(path.read_text().count("\n") - 1, 0)
-    except FileNotFoundError:
-        return 0
-
-
 def pytest_collection_modifyitems(session, config, items):
     """The notebook smoke runs are checked last: they run in the background meanwhile (``background_runs``)."""
     items.sort(key=lambda item: getattr(item, "originalname", None) == NOTEBOOK_SMOKE_TEST)  # stable: order kept
@@ -170,7 +162,7 @@ def background_runs(request, tmp_path_factory):
     Most of such a run is one thread of Python (importing TensorFlow, tracing the graphs, saving the
     models, drawing the figures), and so is most of what the other tests do in this process: a 2-core
     CPU runs the two at once, and the tests that check them only read the finished runs."""
-    from tests.fixtures import KILLED_RUN_ARGS, KILLED_RUN_HISTORY, MIRRORED_RUN_ARGS
+    from tests.fixtures import KILLED_RUN_ARGS, KILLED_RUN_HISTORY, MIRRORED_RUN_ARGS, csv_rows
 
     selected = [(getattr(item, "originalname", None), getattr(item, "callspec", None))
                 for item in request.session.items]
@@ -178,11 +170,11 @@ def background_runs(request, tmp_path_factory):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg"}
     for job, test, args, kill_when in (
             ("mirrored", MIRRORED_RUN_TEST, MIRRORED_RUN_ARGS, None),
-            ("killed", KILLED_RUN_TEST, KILLED_RUN_ARGS, lambda folder: _csv_rows(folder / KILLED_RUN_HISTORY) >= 2)):
+            ("killed", KILLED_RUN_TEST, KILLED_RUN_ARGS, lambda folder: csv_rows(folder / KILLED_RUN_HISTORY) >= 2)):
         if any(name == test for name, _ in selected):
             data = request.getfixturevalue("utkface_layout_root")
             jobs[job] = ([sys.executable, "-m", "agegender_tf.cli", "run", "gra_net", "--data-root", str(data),
-                          "--out", "run", *args], root / job, env, kill_when)
+                          "--out", str(root / job / "run"), *args], root / job, env, kill_when)
     notebooks = [spec.params["name"] for name, spec in selected if name == NOTEBOOK_SMOKE_TEST]
     utkface = dataset_root("utkface")
     if notebooks and utkface is not None:

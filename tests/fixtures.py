@@ -30,6 +30,14 @@ KILLED_RUN_ARGS = ("--smoke", "--quiet", "--set", "split.kind=holdout", "--set",
                    "--set", "callbacks={'early_stopping': {'monitor': 'val_loss', 'patience': 100}}")
 KILLED_RUN_HISTORY = "run/train/gra_net__gender_age_group_age/history.csv"
 
+
+def csv_rows(path: Path) -> int:
+    """Whole rows of a CSV file, also while it is being written (0 when it is not there yet)."""
+    try:
+        return max(path.read_text().count("\n") - 1, 0)
+    except FileNotFoundError:
+        return 0
+
 # The smoke run that conftest's ``gra_net_smoke_run`` trains once per session (tiny images, holdout split).
 SMOKE_RUN_ARGS = ("--smoke", "--quiet", "--seed", "7", "--set", "split.kind=holdout", "--set", "image_size=32",
                   "--set", "batch_size=16", *TINY_GRA_NET)

@@ -21,7 +21,7 @@ from agegender_tf.binning import get_binning
 from agegender_tf.cli import main
 from agegender_tf.data.manifest import GENDER_CLASSES
 from agegender_tf.experiments.runner import resolve_preset
-from tests.fixtures import KILLED_RUN_EPOCHS, KILLED_RUN_HISTORY, SMOKE_RUN_ARGS
+from tests.fixtures import KILLED_RUN_EPOCHS, KILLED_RUN_HISTORY, SMOKE_RUN_ARGS, csv_rows
 
 NETWORK = "gra_net__gender_age_group_age"
 TINY = ["--set", "split.kind=holdout", "--set", "image_size=32", "--set", "batch_size=16"]
@@ -149,24 +149,16 @@ def test_unknown_preset_and_missing_root_write_nothing(tmp_path, capsys):
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
-def _history_rows(path: Path) -> int:
-    try:
-        return len(pd.read_csv(path))
-    except (FileNotFoundError, pd.errors.EmptyDataError):
-        return 0
-
-
 def test_killed_run_resumes_from_its_last_epoch(background_runs):
     """``agegender run`` of 4 epochs, killed (SIGKILL) in the background once its history holds 2 epochs
     (conftest ``background_runs``, ``fixtures.KILLED_RUN_ARGS``), then the same command again: it resumes."""
     folder, killed = background_runs["killed"].result()
     assert killed.returncode == -signal.SIGKILL, f"the run ended before it was killed: {killed.stderr[-3000:]}"
     history = folder / KILLED_RUN_HISTORY
-    done_before = _history_rows(history)
+    done_before = csv_rows(history)
     assert 2 <= done_before < KILLED_RUN_EPOCHS
-    out = history.parents[2]
+    out = folder / "run"
     assert (history.parent / "backup").is_dir() and not (out / "report.json").exists()
-    command = killed.args[3:]  # the same command again (in this process: TensorFlow is loaded already)
-    assert main([*command[:command.index("--out") + 1], str(out), *command[command.index("--out") + 2:]]) == 0
+    assert main(killed.args[3:]) == 0  # the same command again (in this process: TensorFlow is loaded already)
     assert pd.read_csv(history)["epoch"].tolist() == list(range(KILLED_RUN_EPOCHS))
     assert json.loads((out / "report.json").read_text())["protocol"]["epochs"] == KILLED_RUN_EPOCHS
