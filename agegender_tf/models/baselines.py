@@ -10,7 +10,9 @@ scores its test split (``agegender run cnn_lstm``).
 The paper names neither the features nor their size. Both pipelines standardise the features and can
 project them on their first principal components (``components``; "eigenfaces"): an RBF SVM on all
 3,072 pixels of 16,579 training faces takes tens of minutes per task on two cores, on 100 components
-about a minute. ``baseline_predictions`` uses 100.
+about a minute. ``baseline_predictions`` uses 100, and fits on one BLAS / OpenMP thread: while TensorFlow or
+another process keeps the other cores busy, OpenBLAS's threads wait on each other (a QR decomposition of the
+PCA's 3,072 x 110 sketch took 1.7 s on two threads of a busy 2-core CPU, 0.02 s on one).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+from threadpoolctl import threadpool_limits
 
 
 def _check_images(images) -> np.ndarray:
@@ -183,13 +186,18 @@ def baseline_predictions(parts: dict, tasks, binning, seed: int, names=BASELINES
     (``model, path, <task>_true, <task>_pred``, ``experiments.predictions``). ``parts`` hold the rows
     usable for each task; rows lacking a task's label are left out of that task (``usable_rows``).
     """
+    unknown = sorted(set(names) - set(BASELINES))
+    if unknown:
+        raise ValueError(f"unknown baselines {unknown}; choose from {BASELINES}")
+    with threadpool_limits(limits=1):  # see the module docstring
+        return _baseline_predictions(parts, tasks, binning, seed, names, size, components)
+
+
+def _baseline_predictions(parts, tasks, binning, seed, names, size, components):
     import pandas as pd
 
     from agegender_tf.pipelines.targets import CLASSIFICATION_TASKS, task_labels, usable_rows
 
-    unknown = sorted(set(names) - set(BASELINES))
-    if unknown:
-        raise ValueError(f"unknown baselines {unknown}; choose from {BASELINES}")
     tables = []
     for name in names:
         merged = None
