@@ -240,26 +240,3 @@ def test_help_papers_and_data_commands_import_no_tensorflow(tmp_path):
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert completed.stdout.strip() == "loaded: []"
     assert "oneDNN" not in completed.stderr and "cuda" not in completed.stderr.lower()
-
-
-def test_saved_models_load_after_importing_the_models_package(tmp_path):
-    """``import agegender_tf`` no longer loads the models; ``import agegender_tf.models`` registers their layers."""
-    import keras
-
-    from agegender_tf import models
-
-    # One attention stage holds every custom layer (the gate, the mask's activation) in 100 layers, not 361.
-    model = models.build("gra_net", input_shape=(32, 32, 3), tasks=("gender",), stem_filters=4, stage_filters=(4,),
-                         attention_modules=(1,), mask_depths=(1,), final_filters=4, final_units=1)
-    path = tmp_path / "gra_net.keras"
-    model.save(path)
-    script = """
-        import sys
-        import keras
-        import agegender_tf.models
-        keras.saving.load_model(sys.argv[1])
-        print("loaded")
-    """
-    completed = _fresh_python(script, str(path))
-    assert completed.returncode == 0 and completed.stdout.strip() == "loaded", completed.stderr[-3000:]
-    assert isinstance(keras.saving.load_model(path), keras.Model)
