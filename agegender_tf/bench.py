@@ -246,7 +246,7 @@ def bench_train(preset, data_root, *, steps: int = 20, warmup: int = 5, repeats:
     started = time.perf_counter()
     network = MainNetwork(preset, data_root, seed)
     setup_s = time.perf_counter() - started
-    precision = preset.precision or "float32"  # the dtype policy a run of this preset trains in
+    precision = preset.dtype_policy  # as a run of this preset trains
     model = network.build(precision)
     in_memory, pipeline = network.in_memory(), network.pipeline()
     size = preset.batch_size

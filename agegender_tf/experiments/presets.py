@@ -79,6 +79,11 @@ class Preset:
     profile: str | None = None
 
     @property
+    def dtype_policy(self) -> str:
+        """The Keras dtype policy this preset's networks train in (``precision``, float32 when unset)."""
+        return self.precision or "float32"
+
+    @property
     def tasks(self) -> tuple[str, ...]:
         """Every output this preset evaluates, in order, without repeats."""
         return tuple(dict.fromkeys(t for group in self.task_groups for t in group))

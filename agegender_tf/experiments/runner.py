@@ -139,7 +139,7 @@ def train_one(preset: Preset, model_name: str, builder: str, model_args: dict, t
     if model is not None:
         return TrainedNetwork(model_name, tuple(tasks), model, spec, preset.image_size), datasets, usable, dropped
     set_seed(seed)
-    with dtype_policy(preset.precision):
+    with dtype_policy(preset.dtype_policy):
         model = models.build(builder, **kwargs)
     loss, metrics = losses_and_metrics(tuple(tasks))
     weights = {t: preset.loss_weights[t] for t in tasks if t in preset.loss_weights} if len(tasks) > 1 else None
