@@ -10,7 +10,8 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -100,38 +101,75 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 class BackgroundRuns:
-    """Commands run one after another on a background thread, each in its own folder and process group (so
-    that a Ctrl-C reaches pytest alone; the session, and with it the scheduler's autogroup, stays pytest's),
-    its output in ``stdout.txt`` / ``stderr.txt`` there. ``jobs`` maps a name to ``(args, folder, env,
-    kill_when)``: ``kill_when(folder)``, when given, is polled and kills the process once true.
-    ``futures[name].result()`` is ``(folder, subprocess.CompletedProcess)`` (a killed one: returncode
-    -SIGKILL); ``stop`` kills what still runs and starts nothing more. A notebook's kernel, in a session of
-    its own, exits within a second of its script: ipykernel's parent poller."""
+    """Commands run on background threads, in order, each in its own folder and process group (so that a
+    Ctrl-C reaches pytest alone; the session, and with it the scheduler's autogroup, stays pytest's), its
+    output in ``stdout.txt`` / ``stderr.txt`` there. One runs at a time while the tests run beside them;
+    ``widen`` lets two run at once, for when the tests only wait for them. ``jobs`` maps a name to
+    ``(args, folder, env, kill_when)``: ``kill_when(folder)``, when given, is polled and kills the process
+    once true. ``futures[name].result()`` is ``(folder, subprocess.CompletedProcess)`` (a killed one:
+    returncode -SIGKILL); ``stop`` kills what still runs and cancels the rest. A notebook's kernel, in a
+    session of its own, exits within a second of its script: ipykernel's parent poller."""
+
+    MOST_AT_ONCE = 2  # the CPU's cores, when nothing else runs
 
     def __init__(self, jobs: dict, timeout: float = 3600):
-        self._lock = threading.Lock()
-        self._process = None
-        self._stopped = False
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="background-runs")
-        self.futures = {name: self._pool.submit(self._run, *job, timeout) for name, job in jobs.items()}
+        self._condition = threading.Condition()
+        self._pending = deque(jobs.items())
+        self._allowed, self._running, self._processes, self._stopped = 1, 0, set(), False
+        self._timeout = timeout
+        self.futures = {name: Future() for name in jobs}
+        self._threads = [threading.Thread(target=self._work, name=f"background-runs-{index}", daemon=True)
+                         for index in range(self.MOST_AT_ONCE)]
+        for thread in self._threads:
+            thread.start()
 
-    def _run(self, args, folder: Path, env: dict, kill_when, timeout: float):
-        with self._lock:  # so that ``stop`` either sees this process or keeps it from starting
+    def widen(self):
+        """From now on, run ``MOST_AT_ONCE`` commands at a time."""
+        with self._condition:
+            self._allowed = self.MOST_AT_ONCE
+            self._condition.notify_all()
+
+    def _work(self):
+        while True:
+            with self._condition:
+                self._condition.wait_for(lambda: self._stopped or not self._pending or self._running < self._allowed)
+                if self._stopped or not self._pending:
+                    return
+                name, job = self._pending.popleft()
+                self._running += 1
+            future = self.futures[name]
+            try:
+                if future.set_running_or_notify_cancel():
+                    future.set_result(self._run(*job))
+            except BaseException as error:  # the test that reads this future reports it
+                future.set_exception(error)
+            finally:
+                with self._condition:
+                    self._running -= 1
+                    self._condition.notify_all()
+
+    def _run(self, args, folder: Path, env: dict, kill_when):
+        with self._condition:  # so that ``stop`` either sees this process or keeps it from starting
             if self._stopped:
                 raise RuntimeError("the test session ended before this command ran")
             folder.mkdir(parents=True)
             with open(folder / "stdout.txt", "w") as out, open(folder / "stderr.txt", "w") as err:
-                process = self._process = subprocess.Popen(args, cwd=folder, env=env, stdout=out, stderr=err,
-                                                           text=True, process_group=0)
-        deadline = time.monotonic() + timeout
-        while process.poll() is None:
-            if kill_when is not None and kill_when(folder):
-                self._kill(process)
-            elif time.monotonic() > deadline:
-                self._kill(process)
-                process.wait()
-                raise subprocess.TimeoutExpired(args, timeout)
-            time.sleep(0.05)
+                process = subprocess.Popen(args, cwd=folder, env=env, stdout=out, stderr=err, text=True,
+                                           process_group=0)
+            self._processes.add(process)
+        try:
+            deadline = time.monotonic() + self._timeout
+            while process.poll() is None:
+                if kill_when is not None and kill_when(folder):
+                    self._kill(process)
+                elif time.monotonic() > deadline:
+                    self._kill(process)
+                    process.wait()
+                    raise subprocess.TimeoutExpired(args, self._timeout)
+                time.sleep(0.05)
+        finally:
+            with self._condition:
+                self._processes.discard(process)
         texts = [(folder / name).read_text() for name in ("stdout.txt", "stderr.txt")]
         return folder, subprocess.CompletedProcess(args, process.returncode, *texts)
 
@@ -143,13 +181,15 @@ class BackgroundRuns:
             pass
 
     def stop(self):
-        with self._lock:
+        with self._condition:
             self._stopped = True
-            for future in self.futures.values():
-                future.cancel()
-            if self._process is not None and self._process.returncode is None:
-                self._kill(self._process)
-        self._pool.shutdown(wait=True)  # the thread reaps the killed process
+            for name, _ in self._pending:
+                self.futures[name].cancel()
+            for process in self._processes:
+                self._kill(process)
+            self._condition.notify_all()
+        for thread in self._threads:
+            thread.join()  # each thread reaps the process it ran
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -157,7 +197,7 @@ def background_runs(request, tmp_path_factory):
     """The subprocess runs this session selected, started at its first test (``BackgroundRuns``), in order:
     ``"mirrored"`` (``agegender run`` on two CPU replicas, ``fixtures.MIRRORED_RUN_ARGS``), ``"killed"``
     (``fixtures.KILLED_RUN_ARGS``, killed once its history holds 2 epochs) and ``"notebook:NAME"`` for each
-    notebook smoke run on the real UTKFace; ``{name: future}``.
+    notebook smoke run on the real UTKFace; the ``BackgroundRuns`` (``.futures[name]``).
 
     Most of such a run is one thread of Python (importing TensorFlow, tracing the graphs, saving the
     models, drawing the figures), and so is most of what the other tests do in this process: a 2-core
@@ -186,12 +226,17 @@ def background_runs(request, tmp_path_factory):
                                         root / "notebooks" / name, env, None)
     runs = BackgroundRuns(jobs)
     try:
-        yield runs.futures
+        yield runs
     finally:
         runs.stop()
 
 
 @pytest.fixture(scope="session")
 def notebook_smoke_runs(background_runs):
-    """``{name: future}`` of the notebook smoke runs (``background_runs``); empty without the real UTKFace."""
-    return {key.split(":", 1)[1]: future for key, future in background_runs.items() if key.startswith("notebook:")}
+    """``{name: future}`` of the notebook smoke runs (``background_runs``); empty without the real UTKFace.
+
+    The notebook checks come last (``pytest_collection_modifyitems``): from the first of them on, the tests
+    only wait, so the runs still to come go two at a time."""
+    background_runs.widen()
+    return {key.split(":", 1)[1]: future for key, future in background_runs.futures.items()
+            if key.startswith("notebook:")}

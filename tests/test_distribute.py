@@ -72,7 +72,7 @@ def test_each_of_two_cpu_replicas_runs_its_share_of_the_training_steps(tmp_path)
 def test_agegender_run_mirrored_on_two_cpu_replicas_reports_them(background_runs):
     """``agegender run gra_net --strategy mirrored --cpu-replicas 2`` (``fixtures.MIRRORED_RUN_ARGS``), run in
     a fresh process in the background from the session's start (conftest ``background_runs``)."""
-    folder, done = background_runs["mirrored"].result()
+    folder, done = background_runs.futures["mirrored"].result()
     assert done.returncode == 0, done.stderr[-3000:]
     out = folder / "run"
     report = json.loads((out / "report.json").read_text())
