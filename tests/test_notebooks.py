@@ -6,13 +6,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from agegender_tf.experiments.presets import PRESETS
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 FIGURE_TAG = "figure"
+
+
+def read_notebook(path):
+    """``nbformat.read`` (imported here, not at collection: importing nbformat takes a second, in jsonschema)."""
+    import nbformat
+
+    return nbformat.read(path, as_version=4)
 
 
 def text_of(nb) -> str:
@@ -22,7 +28,9 @@ def text_of(nb) -> str:
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_notebook_is_committed_clean_and_matches_the_template(name):
     notebook = _notebook_module("build_notebooks").notebook
-    committed = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    import nbformat
+
+    committed = read_notebook(NOTEBOOKS / f"{name}.ipynb")
     nbformat.validate(committed)
     assert all(not cell.get("outputs") and not cell.get("execution_count") for cell in committed.cells
                if cell.cell_type == "code"), "commit notebooks without outputs"
@@ -44,7 +52,7 @@ def test_every_notebook_in_the_folder_is_committed_without_outputs():
     found = sorted(NOTEBOOKS.glob("*.ipynb"))
     assert {p.stem for p in found} >= set(PRESETS)
     for path in found:
-        nb = nbformat.read(path, as_version=4)
+        nb = read_notebook(path)
         assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{path.name} holds outputs"
 
 
@@ -60,7 +68,7 @@ def _notebook_module(name):
 
 def test_execute_injects_parameters_after_the_tagged_cell():
     execute = _notebook_module("execute")
-    nb = nbformat.read(NOTEBOOKS / "gra_net.ipynb", as_version=4)
+    nb = read_notebook(NOTEBOOKS / "gra_net.ipynb")
     position = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     execute.inject_parameters(nb, {"SMOKE": False, "PROFILE": "cpu", "OUT": "results/gra_net"})
     injected = nb.cells[position + 1]
@@ -81,7 +89,7 @@ def test_notebook_runs_in_smoke_mode_and_draws_its_figures(name, utkface_root, n
     folder, done = notebook_smoke_runs[name].result()
     assert done.returncode == 0, f"{name}: {done.stderr[-3000:]}{_error_outputs(folder / 'executed.ipynb')}"
     assert done.stdout.strip().splitlines()[-1] == "executed notebook written to executed.ipynb"
-    executed = nbformat.read(folder / "executed.ipynb", as_version=4)
+    executed = read_notebook(folder / "executed.ipynb")
     figure_cells = [c for c in executed.cells if FIGURE_TAG in c.metadata.get("tags", [])]
     assert len(figure_cells) == 2  # augmentation examples, the run's figures
     for cell in figure_cells:
@@ -98,5 +106,5 @@ def _error_outputs(path: Path) -> str:
     """The tracebacks an executed notebook holds (its failed cell), for a failure message."""
     if not path.exists():
         return ""
-    outputs = [o for c in nbformat.read(path, as_version=4).cells for o in c.get("outputs", [])]
+    outputs = [o for c in read_notebook(path).cells for o in c.get("outputs", [])]
     return "".join("\n" + "\n".join(o.get("traceback", [])) for o in outputs if o.get("output_type") == "error")
