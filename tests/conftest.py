@@ -198,14 +198,14 @@ class BackgroundRuns:
 @pytest.fixture(scope="session", autouse=True)
 def background_runs(request, tmp_path_factory):
     """The subprocess runs this session selected, started at its first test (``BackgroundRuns``), in order:
-    ``"mirrored"`` (``agegender run`` on two CPU replicas, ``fixtures.MIRRORED_RUN_ARGS``), ``"killed"``
-    (``fixtures.KILLED_RUN_ARGS``, killed once its history holds 2 epochs) and ``"notebook:NAME"`` for each
+    ``"mirrored"`` (``agegender run fixtures.PLUMBING_PRESET`` on two CPU replicas, ``fixtures.MIRRORED_RUN_ARGS``),
+    ``"killed"`` (``fixtures.KILLED_RUN_ARGS``, killed once its history holds 2 epochs) and ``"notebook:NAME"`` for each
     notebook smoke run on the real UTKFace; the ``BackgroundRuns`` (``.futures[name]``).
 
     Most of such a run is one thread of Python (importing TensorFlow, tracing the graphs, saving the
     models, drawing the figures), and so is most of what the other tests do in this process: a 2-core
     CPU runs the two at once, and the tests that check them only read the finished runs."""
-    from tests.fixtures import KILLED_RUN_ARGS, KILLED_RUN_HISTORY, MIRRORED_RUN_ARGS, csv_rows
+    from tests.fixtures import KILLED_RUN_ARGS, KILLED_RUN_HISTORY, MIRRORED_RUN_ARGS, PLUMBING_PRESET, csv_rows
 
     selected = [(getattr(item, "originalname", None), getattr(item, "callspec", None))
                 for item in request.session.items]
@@ -216,7 +216,7 @@ def background_runs(request, tmp_path_factory):
             ("killed", KILLED_RUN_TEST, KILLED_RUN_ARGS, lambda folder: csv_rows(folder / KILLED_RUN_HISTORY) >= 2)):
         if any(name == test for name, _ in selected):
             data = request.getfixturevalue("utkface_layout_root")
-            jobs[job] = ([sys.executable, "-m", "agegender_tf.cli", "run", "gra_net", "--data-root", str(data),
+            jobs[job] = ([sys.executable, "-m", "agegender_tf.cli", "run", PLUMBING_PRESET, "--data-root", str(data),
                           "--out", str(root / job / "run"), *args], root / job, env, kill_when)
     notebooks = sorted((spec.params["name"] for name, spec in selected if name == NOTEBOOK_SMOKE_TEST),
                        key=lambda name: NOTEBOOKS_LONGEST_FIRST.index(name) if name in NOTEBOOKS_LONGEST_FIRST else 99)

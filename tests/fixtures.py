@@ -11,24 +11,33 @@ from PIL import Image
 # max pooling, bilinear upsampling, the soft mask's activation, the gate) in 100 layers instead of the smoke
 # preset's 361. What costs in a CPU smoke run is the number of layers and variables, not the arithmetic:
 # tracing the first Nadam training step builds ~73k graph ops for the 361-layer network (a minute of CPU).
-# For the tests that check a run's plumbing (files, resume, refusal, distribution), not the architecture.
+# For the session's smoke run (conftest ``gra_net_smoke_run``) that the run, report, refusal and app tests
+# read: all three heads and every layer kind, not the paper's depth.
 TINY_GRA_NET = ("--set", "model_args={'stem_filters': 8, 'stage_filters': (16,), 'attention_modules': (1,), "
                 "'mask_depths': (1,), 'final_filters': 32, 'final_units': 1}")
 
-# ``agegender run gra_net`` on two CPU replicas (test_distribute.py), started in the background by conftest's
-# ``background_runs`` on ``utkface_layout_root``: one epoch of 32 faces, 8 per replica.
-MIRRORED_RUN_ARGS = ("--smoke", "--quiet", "--strategy", "mirrored", "--cpu-replicas", "2",
-                     "--set", "split.kind=holdout", "--set", "image_size=32", "--set", "batch_size=8",
-                     "--set", "max_train_images=32", "--set", "epochs=1", *TINY_GRA_NET)
+# adience_cnn's Levi-Hassner network, narrow, with its gender head alone: a run of it costs about 4 s of CPU, one
+# of the tiny GRA_Net about 16 s (tracing 100 layers and three heads). For the runs that check how a run is kept
+# (a kill before its report, a resume, two replicas), not what it holds.
+PLUMBING_PRESET = "adience_cnn"
+PLUMBING_NETWORK = "levi_hassner__gender"
+PLUMBING_ARGS = ("--smoke", "--quiet", "--set", "split.kind=holdout", "--set", "image_size=32",
+                 "--set", "task_groups=(('gender',),)",
+                 "--set", "model_args={'conv_filters': (8, 16, 16), 'dense_units': (16, 16)}")
 
-# A run of 4 epochs that conftest's ``background_runs`` kills once KILLED_RUN_HISTORY (under its ``--out run``)
-# holds 2 epochs (test_run_cli.py resumes it).
-KILLED_RUN_EPOCHS = 4
-KILLED_RUN_ARGS = ("--smoke", "--quiet", "--set", "split.kind=holdout", "--set", "image_size=32",
-                   "--set", "batch_size=16", *TINY_GRA_NET, "--set", "max_train_images=32",
+# ``agegender run PLUMBING_PRESET`` on two CPU replicas (test_distribute.py), started in the background by
+# conftest's ``background_runs`` on ``utkface_layout_root``: one epoch of 32 faces, 8 per replica.
+MIRRORED_RUN_ARGS = (*PLUMBING_ARGS, "--strategy", "mirrored", "--cpu-replicas", "2", "--set", "batch_size=8",
+                     "--set", "max_train_images=32", "--set", "epochs=1")
+
+# A run of 20 epochs that conftest's ``background_runs`` kills once KILLED_RUN_HISTORY (under its ``--out run``)
+# holds 2 epochs (test_run_cli.py resumes it): the epochs after the first take about 0.12 s each here,
+# so that 18 more leave the kill two seconds and more to land before the last.
+KILLED_RUN_EPOCHS = 20
+KILLED_RUN_ARGS = (*PLUMBING_ARGS, "--set", "batch_size=16", "--set", "max_train_images=32",
                    "--set", f"epochs={KILLED_RUN_EPOCHS}",
                    "--set", "callbacks={'early_stopping': {'monitor': 'val_loss', 'patience': 100}}")
-KILLED_RUN_HISTORY = "run/train/gra_net__gender_age_group_age/history.csv"
+KILLED_RUN_HISTORY = f"run/train/{PLUMBING_NETWORK}/history.csv"
 
 
 def csv_rows(path: Path) -> int:

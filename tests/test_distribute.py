@@ -14,6 +14,8 @@ import textwrap
 
 import pandas as pd
 
+from tests.fixtures import PLUMBING_NETWORK
+
 TWO_CPU_DEVICES = ["/job:localhost/replica:0/task:0/device:CPU:0", "/job:localhost/replica:0/task:0/device:CPU:1"]
 
 # A layer whose ON_READ variable keeps one step count per replica: each replica adds 1 on its own
@@ -70,8 +72,8 @@ def test_each_of_two_cpu_replicas_runs_its_share_of_the_training_steps(tmp_path)
 
 
 def test_agegender_run_mirrored_on_two_cpu_replicas_reports_them(background_runs):
-    """``agegender run gra_net --strategy mirrored --cpu-replicas 2`` (``fixtures.MIRRORED_RUN_ARGS``), run in
-    a fresh process in the background from the session's start (conftest ``background_runs``)."""
+    """``agegender run adience_cnn --strategy mirrored --cpu-replicas 2`` (``fixtures.MIRRORED_RUN_ARGS``), run
+    in a fresh process in the background from the session's start (conftest ``background_runs``)."""
     folder, done = background_runs.futures["mirrored"].result()
     assert done.returncode == 0, done.stderr[-3000:]
     out = folder / "run"
@@ -82,7 +84,7 @@ def test_agegender_run_mirrored_on_two_cpu_replicas_reports_them(background_runs
     assert report["protocol"]["batch_size"] == 8  # the preset's batch stays per replica
     fingerprint = json.loads((out / "fingerprint.json").read_text())["identity"]
     assert fingerprint["distribution"] == {"strategy": "mirrored", "replicas": 2}
-    history = pd.read_csv(out / "train" / "gra_net__gender_age_group_age" / "history.csv")
+    history = pd.read_csv(out / "train" / PLUMBING_NETWORK / "history.csv")
     assert history["epoch"].tolist() == [0]
     assert len(pd.read_csv(out / "predictions.csv")) == report["protocol"]["counts"]["test"]
 

@@ -150,8 +150,9 @@ def test_unknown_preset_and_missing_root_write_nothing(tmp_path, capsys):
 
 
 def test_killed_run_resumes_from_its_last_epoch(background_runs):
-    """``agegender run`` of 4 epochs, killed (SIGKILL) in the background once its history holds 2 epochs
-    (conftest ``background_runs``, ``fixtures.KILLED_RUN_ARGS``), then the same command again: it resumes."""
+    """``agegender run`` of ``KILLED_RUN_EPOCHS`` epochs, killed (SIGKILL) in the background once its history
+    holds 2 epochs (conftest ``background_runs``, ``fixtures.KILLED_RUN_ARGS``), then the same command again: it
+    resumes."""
     folder, killed = background_runs.futures["killed"].result()
     assert killed.returncode == -signal.SIGKILL, f"the run ended before it was killed: {killed.stderr[-3000:]}"
     history = folder / KILLED_RUN_HISTORY

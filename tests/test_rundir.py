@@ -14,7 +14,7 @@ import pytest
 from agegender_tf.errors import UsageError
 from agegender_tf.experiments import rundir
 from agegender_tf.experiments.presets import get_preset, smoke_version
-from tests.fixtures import SMOKE_RUN_ARGS
+from tests.fixtures import PLUMBING_ARGS, PLUMBING_NETWORK, PLUMBING_PRESET, SMOKE_RUN_ARGS
 
 
 def record(seed=7, **changes):
@@ -149,16 +149,18 @@ def test_atomic_files_get_the_permissions_a_plain_write_gives(tmp_path):
 
 
 # ------------------------------------------------------------------------- agegender run / report
-# A run these tests train themselves is the session smoke run's settings on 32 training faces, 2 epochs;
-# the refusal test reruns a copy of the session smoke run (conftest ``gra_net_smoke_run``) itself.
+# The refusal test reruns a copy of the session smoke run (conftest ``gra_net_smoke_run``) and, to start it
+# afresh, its settings on 32 training faces (TINY); the kill test trains ``fixtures.PLUMBING_PRESET``'s cheap
+# network on them (PLUMBING_TINY).
 TINY = [*SMOKE_RUN_ARGS, "--set", "max_train_images=32", "--set", "epochs=2"]
 NETWORK = "gra_net__gender_age_group_age"
+PLUMBING_TINY = [*PLUMBING_ARGS, "--set", "batch_size=16", "--set", "max_train_images=32", "--set", "epochs=2"]
 
 
-def _run(root, out, *extra, args=TINY):
+def _run(root, out, *extra, preset="gra_net", args=TINY):
     from agegender_tf.cli import main
 
-    return main(["run", "gra_net", "--data-root", str(root), "--out", str(out), *args, *extra])
+    return main(["run", preset, "--data-root", str(root), "--out", str(out), *args, *extra])
 
 
 def test_a_kill_after_training_before_the_report_loses_no_training(utkface_layout_root, tmp_path, monkeypatch, capsys):
@@ -170,13 +172,13 @@ def test_a_kill_after_training_before_the_report_loses_no_training(utkface_layou
     out = tmp_path / "run"
     monkeypatch.setattr(train_module, "remove_backup", killed_here)
     with pytest.raises(KeyboardInterrupt):
-        _run(utkface_layout_root, out)
+        _run(utkface_layout_root, out, preset=PLUMBING_PRESET, args=PLUMBING_TINY)
     monkeypatch.undo()
-    network = out / "train" / NETWORK
+    network = out / "train" / PLUMBING_NETWORK
     assert (network / "done.json").exists() and (network / "backup").is_dir()
     assert not (out / "report.json").exists()  # visibly unfinished
     best = (network / "best.keras").read_bytes()
-    assert _run(utkface_layout_root, out) == 0
+    assert _run(utkface_layout_root, out, preset=PLUMBING_PRESET, args=PLUMBING_TINY) == 0
     assert pd_epochs(network / "history.csv") == [0, 1]  # not retrained from epoch 0, nothing appended
     assert (network / "best.keras").read_bytes() == best
     assert not (network / "backup").exists()
