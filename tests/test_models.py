@@ -198,8 +198,8 @@ def test_trains_one_step_saves_and_reloads_in_fresh_process(roundtrip, case):
 
 
 def test_saved_models_load_after_importing_the_models_package(roundtrip):
-    """``import agegender_tf`` does not load the models; ``import agegender_tf.models`` registers their layers: the
-    fresh process above loaded every case, GRA_Net's custom layers included, with that import alone."""
+    """``import agegender_tf.models`` registers every custom layer: the fresh process above imported that package
+    alone (no ``agegender_tf.experiments`` module) and loaded every case, GRA_Net's custom layers included."""
     imported = roundtrip["fresh process imported"]
     assert "agegender_tf.models.layers" in imported and "agegender_tf.models.gra_net" in imported
     assert not [name for name in imported if name.startswith("agegender_tf.experiments")]
