@@ -19,11 +19,12 @@ TINY_GRA_NET = ("--set", "model_args={'stem_filters': 8, 'stage_filters': (16,),
 # adience_cnn's Levi-Hassner network, narrow, with its gender head alone: a run of it costs about 4 s of CPU, one
 # of the tiny GRA_Net about 16 s (tracing 100 layers and three heads). For the runs that check how a run is kept
 # (a kill before its report, a resume, two replicas), not what it holds.
+# NARROW_LEVI_HASSNER is that network's width (also what the bench tests train).
+NARROW_LEVI_HASSNER = ("--set", "model_args={'conv_filters': (8, 16, 16), 'dense_units': (16, 16)}")
 PLUMBING_PRESET = "adience_cnn"
 PLUMBING_NETWORK = "levi_hassner__gender"
 PLUMBING_ARGS = ("--smoke", "--quiet", "--set", "split.kind=holdout", "--set", "image_size=32",
-                 "--set", "task_groups=(('gender',),)",
-                 "--set", "model_args={'conv_filters': (8, 16, 16), 'dense_units': (16, 16)}")
+                 "--set", "task_groups=(('gender',),)", *NARROW_LEVI_HASSNER)
 
 # ``agegender run PLUMBING_PRESET`` on two CPU replicas (test_distribute.py), started in the background by
 # conftest's ``background_runs`` on ``utkface_layout_root``: one epoch of 32 faces, 8 per replica.

@@ -8,10 +8,10 @@ import json
 import pytest
 
 from agegender_tf.bench import PRECISION_SETTINGS, main
-from tests.fixtures import write_jpeg
+from tests.fixtures import NARROW_LEVI_HASSNER, write_jpeg
 
 TINY = ["--smoke", "--set", "split.kind=holdout", "--set", "image_size=32", "--set", "batch_size=8",
-        "--set", "model_args={'conv_filters': (8, 16, 16), 'dense_units': (16, 16)}",  # adience_cnn's network, narrow
+        *NARROW_LEVI_HASSNER,  # adience_cnn's network, narrow
         "--steps", "3", "--warmup", "1", "--repeats", "1", "--json"]
 
 
