@@ -13,7 +13,10 @@ box, and what the model was trained on. Nothing is guessed from a file name.
 
 A face crop becomes model input exactly as in training: resized to the card's ``load_size`` by the
 training pipeline's resize (``pipelines.tfdata.resize_to_load_size``), centre-cropped to
-``input_size`` and mapped by ``pipelines.preprocess.apply_preprocess``.
+``input_size`` and mapped by ``pipelines.preprocess.apply_preprocess``. With mirror averaging (the
+card's ``test_time.mirror``, or ``mirror=`` / ``--mirror``) the network also sees each face mirrored
+left to right and the two outputs are averaged: one face's prediction at twice the network cost, for a
+network trained with mirrored faces (paper 000 sec. VII's oversampling averages mirrors the same way).
 """
 
 from __future__ import annotations
@@ -169,8 +172,9 @@ def locate_model(model=None) -> tuple[Path, Path]:
     raise ModelCardError(f"{path} holds {len(networks)} trained networks ({names}); pass one of those folders")
 
 
-def load(model=None, batch_size: int = DEFAULT_BATCH) -> Predictor:
-    """The predictor of ``model`` (see ``locate_model``; None is the bundled model)."""
+def load(model=None, batch_size: int = DEFAULT_BATCH, mirror: bool | None = None) -> Predictor:
+    """The predictor of ``model`` (see ``locate_model``; None is the bundled model). ``mirror``: average
+    each face with its mirror image (None: as the card's ``test_time.mirror`` says, else off)."""
     keras_file, card_file = locate_model(model)
     card = read_model_card(card_file)
     import agegender_tf.models  # noqa: F401  (registers the custom layers)
@@ -187,17 +191,23 @@ def load(model=None, batch_size: int = DEFAULT_BATCH) -> Predictor:
     except Exception as exc:  # keras raises many types for a bad archive; all mean the same to a user
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelCardError(f"{keras_file}: cannot load the Keras model ({first})") from None
-    return Predictor(network, card, source=str(keras_file), batch_size=batch_size)
+    return Predictor(network, card, source=str(keras_file), batch_size=batch_size, mirror=mirror)
 
 
 # --------------------------------------------------------------------------------------- predictor
 class Predictor:
     """A trained network with its card: face crops or photos in, labelled probabilities out."""
 
-    def __init__(self, network, card: dict, source: str | None = None, batch_size: int = DEFAULT_BATCH):
+    def __init__(self, network, card: dict, source: str | None = None, batch_size: int = DEFAULT_BATCH,
+                 mirror: bool | None = None):
         import tensorflow as tf
 
-        self.network, self.card, self.source = network, card, source
+        if mirror is None:
+            mirror = bool((card.get("test_time") or {}).get("mirror", False))
+        self.mirror = bool(mirror)
+        # The card travels with exports: it says whether their graph averages mirrors.
+        self.card = {**card, "test_time": {**(card.get("test_time") or {}), "mirror": self.mirror}}
+        self.network, self.source = network, source
         self.batch_size = int(batch_size)
         if self.batch_size < 1:
             raise UsageError(f"batch size must be at least 1, got {batch_size}")
@@ -229,19 +239,26 @@ class Predictor:
 
     def model_input_to_outputs(self, images):
         """float32 RGB 0..255 [N, load_h, load_w, 3] -> {task: [N, classes] or [N]}: centre crop,
-        value mapping, network. This is the graph ``agegender export`` writes."""
+        value mapping, network (on the faces and their mirrors, averaged, when ``mirror``). This is the
+        graph ``agegender export`` writes."""
         import tensorflow as tf
 
         from agegender_tf.pipelines.augment_tf import crop_batch
         from agegender_tf.pipelines.preprocess import apply_preprocess
 
         x = apply_preprocess(crop_batch(images, self.input_size, random=False), self.card["preprocessing"])
-        raw = self.network(x, training=False)
-        if isinstance(raw, dict):
-            outputs = raw
+        if not self.mirror:
+            outputs = self._named_outputs(self.network(x, training=False))
         else:
-            outputs = dict(zip(self._output_names, raw if isinstance(raw, (list, tuple)) else [raw]))
+            count = tf.shape(x)[0]
+            both = self._named_outputs(self.network(tf.concat([x, tf.reverse(x, axis=[2])], axis=0), training=False))
+            outputs = {task: (value[:count] + value[count:]) / 2.0 for task, value in both.items()}
         return {task: (tf.reshape(outputs[task], [-1]) if task == "age" else outputs[task]) for task in self.tasks}
+
+    def _named_outputs(self, raw) -> dict:
+        if isinstance(raw, dict):
+            return raw
+        return dict(zip(self._output_names, raw if isinstance(raw, (list, tuple)) else [raw]))
 
     # ----- arrays
     def _batches(self, images):
@@ -360,10 +377,15 @@ class Predictor:
             except ValueError as exc:
                 return None, None, str(exc)
 
+        step = self.batch_size * 4
+        chunks = [paths[start:start + step] for start in range(0, len(paths), step)]
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for start in range(0, len(paths), self.batch_size * 4):
-                chunk = paths[start:start + self.batch_size * 4]
-                prepared = list(pool.map(prepare, chunk))
+            # The next chunk is decoded while the network runs on this one.
+            pending = [pool.submit(prepare, path) for path in chunks[0]] if chunks else []
+            for number, chunk in enumerate(chunks):
+                prepared = [future.result() for future in pending]
+                following = chunks[number + 1] if number + 1 < len(chunks) else []
+                pending = [pool.submit(prepare, path) for path in following]
                 good = [i for i, (image, _, _) in enumerate(prepared) if image is not None]
                 results = self.face_results(self.raw_outputs([prepared[i][0] for i in good])) if good else []
                 by_index = dict(zip(good, results))

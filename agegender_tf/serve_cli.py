@@ -8,6 +8,7 @@ error (unknown option, missing or unreadable model).
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -31,6 +32,7 @@ def add_commands(subparsers) -> None:
     predict.add_argument("--batch-size", type=int, default=64, help="faces per network call (default 64)")
     predict.add_argument("--detector", default="mtcnn", choices=("mtcnn", "haar"),
                          help="face detector for photos (default mtcnn; haar is paper 003's)")
+    add_mirror_option(predict)
     predict.set_defaults(func=_predict, uses_tensorflow=True)
 
     export = subparsers.add_parser("export", help="export a trained model as SavedModel, TFLite or ONNX")
@@ -39,6 +41,7 @@ def add_commands(subparsers) -> None:
     export.add_argument("--out", required=True, help="output folder (savedmodel) or file")
     export.add_argument("--quantize", choices=("dynamic",), default=None,
                         help="TFLite only: dynamic-range quantized weights")
+    add_mirror_option(export)
     export.set_defaults(func=_export, uses_tensorflow=True)
 
     accuracy = subparsers.add_parser(
@@ -60,7 +63,14 @@ def add_commands(subparsers) -> None:
                           help="file,split CSV (default: data_manifests/utkface/split.csv)")
     accuracy.add_argument("--batch-size", type=int, default=64, help="faces read and resized at a time (default 64)")
     accuracy.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_mirror_option(accuracy)
     accuracy.set_defaults(func=_export_accuracy, uses_tensorflow=True)
+
+
+def add_mirror_option(parser) -> None:
+    parser.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
+                        help="average each face with its mirror image, at twice the network cost (default: as "
+                             "the model card's test_time.mirror says; the bundled model's says yes)")
 
 
 def expand_paths(paths) -> tuple[list[Path], list[str]]:
@@ -161,7 +171,7 @@ def _predict(args) -> int:
 
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
-    predictor = predict.load(args.model, batch_size=args.batch_size)
+    predictor = predict.load(args.model, batch_size=args.batch_size, mirror=args.mirror)
     if not args.aligned and args.detector == "mtcnn":
         from agegender_tf import faces
 
@@ -194,7 +204,7 @@ def _predict(args) -> int:
 def _export(args) -> int:
     from agegender_tf import export, predict
 
-    predictor = predict.load(args.model)
+    predictor = predict.load(args.model, mirror=args.mirror)
     path = export.export(predictor, args.format, args.out, args.quantize)
     print(json.dumps({"out": str(path), "card": str(export.card_path(path, args.format)), "format": args.format,
                       "quantize": args.quantize, "input_size": predictor.card["load_size"]}))
@@ -208,7 +218,7 @@ def _export_accuracy(args) -> int:
 
     if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
         raise UsageError("--batch-size and --limit must be at least 1")
-    predictor = predict.load(args.model)
+    predictor = predict.load(args.model, mirror=args.mirror)
     frame = export.labelled_faces(args.data_root, args.split, args.split_file, args.limit)
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(args.out) if args.out else Path(scratch)

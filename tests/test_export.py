@@ -50,6 +50,18 @@ def test_export_agrees_with_keras(predictor, real_faces, tmp_path, fmt, quantize
     assert np.abs(got["age"].reshape(-1) - expected["age"]).max() <= (1e-3 if quantize is None else 0.5)
 
 
+def test_export_of_a_mirror_averaging_predictor(predictor, real_faces, tmp_path):
+    """A predictor that averages mirrors exports a graph that does the same, and its card says so."""
+    mirrored = predict.Predictor(predictor.network, predictor.card, source=predictor.source, mirror=True)
+    path = export.export(mirrored, "savedmodel", tmp_path / "model")
+    assert json.loads(export.card_path(path, "savedmodel").read_text())["test_time"]["mirror"] is True
+    got = export.load_exported(path, "savedmodel")(real_faces)
+    plain = _keras_outputs(predictor, real_faces)
+    flipped = _keras_outputs(predictor, np.ascontiguousarray(real_faces[:, :, ::-1]))
+    for task in ("gender", "age_group"):
+        assert float(np.abs(got[task] - (plain[task] + flipped[task]) / 2).max()) <= FLOAT_TOLERANCE
+
+
 def test_export_command_writes_the_model_and_its_card(predictor, tmp_path, capsys):
     model_dir = str(predictor.source).rsplit("/", 1)[0]
     out = tmp_path / "face.tflite"

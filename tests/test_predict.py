@@ -131,6 +131,32 @@ def test_predict_faces_takes_a_batch_array_and_refuses_one_face_alone(predictor)
         predictor.predict_faces(batch[0])
 
 
+def test_mirror_averages_each_face_with_its_mirror(tiny_model, predictor, utkface_root, capsys):
+    """``mirror`` runs the network on each face and its left-right mirror and averages the outputs; the
+    card's ``test_time.mirror`` decides when it is not given, and the predictor's card says what it does."""
+    from agegender_tf import faces
+
+    assert predictor.mirror is False and predictor.card["test_time"]["mirror"] is False
+    mirrored = predict.Predictor(predictor.network, predictor.card, source=predictor.source, mirror=True)
+    assert mirrored.card["test_time"]["mirror"] is True
+    paths = utkface_files(utkface_root, 6)
+    images = [faces.load_rgb(p) for p in paths]
+    plain = predictor.raw_outputs(images)
+    flipped = predictor.raw_outputs([np.ascontiguousarray(image[:, ::-1]) for image in images])
+    got = mirrored.raw_outputs(images)
+    for task in TASKS:
+        np.testing.assert_allclose(got[task], (plain[task] + flipped[task]) / 2, atol=1e-5)
+    assert np.abs(got["gender"] - plain["gender"]).max() > 1e-4  # the mirror did change something
+
+    card = {**predictor.card, "test_time": {"mirror": True}}
+    assert predict.Predictor(predictor.network, card).mirror is True
+    assert predict.Predictor(predictor.network, card, mirror=False).mirror is False
+
+    assert cli.main(["predict", str(paths[0]), "--model", str(tiny_model), "--aligned", "--json", "--mirror"]) == 0
+    (face,) = json.loads(capsys.readouterr().out)["faces"]
+    assert face["gender"]["p"] == {c: round(float(p), 4) for c, p in zip(GENDER_CLASSES, got["gender"][0])}
+
+
 def compose_photo(utkface_root, path: Path, count: int = 3) -> list[tuple[int, int, int]]:
     """Real UTKFace faces pasted on a plain canvas; returns each face's (left, top, side)."""
     canvas = Image.new("RGB", (320 * count, 520), (90, 120, 90))
