@@ -222,13 +222,26 @@ _add(Preset(
         ("The paper's scale (128 px, three members) takes days on a 2-core CPU.",
          "--profile cpu: 64 px, the two hybrids the paper names (CNN+LSTM, CNN+GRU; 0.93M parameters), batch 64, "
          "30 epochs at most; trained jointly, so a member alone is not calibrated (its age regression in particular)."),
+        ("At --profile cpu the ensemble fits its training faces no better than its validation faces (gender 0.90 "
+         "on both), short of the 0.92 the kit's bundled model aims at.",
+         "--profile cpu_wide: 128-unit LSTM/GRU and dense layers (more room after the 4x4x256 feature map), the "
+         "gender loss weighted 2 against 1 for age groups and 0.01 for years, bfloat16 compute, 36 epochs at most."),
     ),
     # CPU: 64 px, the two hybrids the paper names (CNN+LSTM, CNN+GRU), batch 64, patience sized to an hour.
+    # "cpu_wide": the same members with 128-unit RNN and dense layers (the paper states no sizes), the gender
+    # loss weighted 2, bfloat16 compute (1.15x the images per second here) and 36 epochs at most.
     profiles={"cpu": {"image_size": 64, "max_train_images": None, "batch_size": 64, "epochs": 30,
                       "model_args": {"num_members": 2, "conv_filters": (32, 64, 128, 256), "rnn_units": 64,
                                      "dense_units": 64},
                       "callbacks": {"early_stopping": {"monitor": "val_loss", "patience": 4},
-                                    "reduce_lr": {"monitor": "val_loss", "patience": 2, "factor": 0.5}}}},
+                                    "reduce_lr": {"monitor": "val_loss", "patience": 2, "factor": 0.5}}},
+              "cpu_wide": {"image_size": 64, "max_train_images": None, "batch_size": 64, "epochs": 36,
+                           "model_args": {"num_members": 2, "conv_filters": (32, 64, 128, 256), "rnn_units": 128,
+                                          "dense_units": 128},
+                           "loss_weights": {"gender": 2.0, "age_group": 1.0, "age": 0.01},
+                           "precision": "mixed_bfloat16",
+                           "callbacks": {"early_stopping": {"monitor": "val_loss", "patience": 4},
+                                         "reduce_lr": {"monitor": "val_loss", "patience": 2, "factor": 0.5}}}},
     smoke={"image_size": 48, "epochs": 2, "batch_size": 16, "max_train_images": 240,
            "model_args": {"num_members": 2, "conv_filters": (8, 16, 32), "rnn_units": 16, "dense_units": 16}},
 ))
