@@ -194,6 +194,19 @@ def load(model=None, batch_size: int = DEFAULT_BATCH, mirror: bool | None = None
     return Predictor(network, card, source=str(keras_file), batch_size=batch_size, mirror=mirror)
 
 
+def bundle(model, dest=BUNDLED_DIR, mirror: bool | None = None) -> Path:
+    """Make ``model`` (as for ``load``) the bundled model: its network saved to ``dest/best.keras``
+    without optimizer state, its card beside it with ``test_time.mirror`` set when ``mirror`` is given.
+    This is how ``agegender_tf/assets/model/`` is made from a ``results/`` folder (README)."""
+    predictor = load(model, mirror=mirror)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    predictor.network.save(dest / MODEL_NAME)
+    card = dict(predictor.card) if mirror is not None else read_model_card(locate_model(model)[1])
+    (dest / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n")
+    return dest
+
+
 # --------------------------------------------------------------------------------------- predictor
 class Predictor:
     """A trained network with its card: face crops or photos in, labelled probabilities out."""

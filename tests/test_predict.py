@@ -157,6 +157,19 @@ def test_mirror_averages_each_face_with_its_mirror(tiny_model, predictor, utkfac
     assert face["gender"]["p"] == {c: round(float(p), 4) for c, p in zip(GENDER_CLASSES, got["gender"][0])}
 
 
+def test_bundle_writes_the_network_without_optimizer_and_the_card_with_its_test_time(tiny_model, predictor,
+                                                                                   utkface_root, tmp_path):
+    dest = predict.bundle(tiny_model, tmp_path / "bundled", mirror=True)
+    assert sorted(p.name for p in dest.iterdir()) == ["best.keras", "model_card.json"]
+    bundled = predict.load(dest)
+    assert bundled.mirror is True and bundled.card["builder"] == predictor.card["builder"]
+    faces = [np.asarray(Image.open(p).convert("RGB")) for p in utkface_files(utkface_root, 3)]
+    mirrored = predict.Predictor(predictor.network, predictor.card, mirror=True)
+    np.testing.assert_allclose(bundled.raw_outputs(faces)["gender"], mirrored.raw_outputs(faces)["gender"], atol=1e-6)
+    again = predict.bundle(tiny_model, tmp_path / "plain")
+    assert "test_time" not in json.loads((again / "model_card.json").read_text())  # the run's card as written
+
+
 def compose_photo(utkface_root, path: Path, count: int = 3) -> list[tuple[int, int, int]]:
     """Real UTKFace faces pasted on a plain canvas; returns each face's (left, top, side)."""
     canvas = Image.new("RGB", (320 * count, 520), (90, 120, 90))
