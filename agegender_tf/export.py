@@ -14,6 +14,11 @@ to TFLite only with a fixed batch: the converter cannot lower the RNN's tensor l
 batch size, and a Select-TF-ops file does not run in LiteRT. Its TFLite file takes one face per call
 (input shape [1, load_h, load_w, 3], stated in the card); ``load_exported`` feeds it face by face.
 
+A network trained in mixed precision (``precision`` mixed_bfloat16 or mixed_float16: the bundled model)
+is exported with every layer computing in float32, with the same (float32) weights: TFLite cannot hold
+an LSTM's bfloat16 state, and float32 runs everywhere. Its outputs then differ from the Keras model's
+by the bfloat16 rounding the Keras model does (``export-accuracy`` measures it).
+
 ``evaluate_tflite`` (``agegender export-accuracy``) exports float32 and dynamic-range quantized TFLite
 files and measures them beside the Keras model on labelled faces (by default the committed UTKFace test
 split): gender accuracy, age-group accuracy, age MAE, agreement with Keras and file sizes.
@@ -37,6 +42,49 @@ ONNX_OPSET = 17
 
 class ExportUnavailable(UsageError):
     """The format needs a package that is not installed (one line saying which)."""
+
+
+class ExportFailed(UsageError):
+    """A converter could not convert the model (one line: the model and the converter's first error)."""
+
+
+def _float32_config(value):
+    """A Keras config with every mixed-precision dtype policy replaced by float32."""
+    if isinstance(value, dict):
+        policy = str(value.get("config", {}).get("name", "")) if value.get("class_name") == "DTypePolicy" else ""
+        if policy.startswith("mixed_"):
+            return {**value, "config": {**value["config"], "name": "float32"}}
+        return {key: _float32_config(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_float32_config(inner) for inner in value]
+    if isinstance(value, str) and value.startswith("mixed_"):
+        return "float32"
+    return value
+
+
+def float32_network(network):
+    """``network`` itself when it computes in float32, else a copy whose layers all compute in float32
+    with the same weights (mixed-precision variables are float32 already)."""
+    config = network.get_config()
+    converted = _float32_config(config)
+    if converted == config:
+        return network
+    import agegender_tf.models  # noqa: F401  (registers the custom layers)
+
+    copy = network.__class__.from_config(converted)
+    copy.set_weights(network.get_weights())
+    return copy
+
+
+def float32_predictor(predictor):
+    """``predictor`` with ``float32_network`` in place of its network (same card, same mirroring)."""
+    network = float32_network(predictor.network)
+    if network is predictor.network:
+        return predictor
+    from agegender_tf.predict import Predictor
+
+    return Predictor(network, predictor.card, source=predictor.source, batch_size=predictor.batch_size,
+                     mirror=predictor.mirror)
 
 
 def has_recurrent_layers(network) -> bool:
@@ -79,6 +127,7 @@ def _write_card(predictor, out: Path, fmt: str, quantize: str | None, batch: int
                   "values": "RGB 0..255, face crop resized to load_size (bilinear, antialiased when shrinking)"},
         "outputs": {task: ("years [N]" if predictor.card["heads"][task].get("kind") == "regression"
                            else "probabilities [N, classes] in heads[task].labels order") for task in predictor.tasks},
+        "compute": "float32",
         "source": predictor.source,
     }
     path = card_path(out, fmt)
@@ -108,6 +157,7 @@ def export(predictor, fmt: str, out, quantize: str | None = None) -> Path:
         raise UsageError("--quantize dynamic applies to --format tflite only")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    predictor = float32_predictor(predictor)
     batch = export_batch(predictor, fmt)
     if fmt == "savedmodel":
         if out.is_file() or (out.is_dir() and any(out.iterdir())):
@@ -121,7 +171,11 @@ def export(predictor, fmt: str, out, quantize: str | None = None) -> Path:
             converter = tf.lite.TFLiteConverter.from_saved_model(str(Path(folder) / "saved"))
             if quantize == "dynamic":
                 converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            out.write_bytes(converter.convert())
+            try:
+                out.write_bytes(converter.convert())
+            except Exception as exc:  # the converter raises its own error types, with pages of MLIR notes
+                first = next((line for line in str(exc).splitlines() if "error:" in line), str(exc).splitlines()[0])
+                raise ExportFailed(f"{predictor.source}: the TFLite converter failed: {first.strip()[:300]}") from None
     else:
         try:
             import tf2onnx

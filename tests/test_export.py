@@ -75,14 +75,16 @@ def test_export_command_writes_the_model_and_its_card(predictor, tmp_path, capsy
 
 
 # ------------------------------------------------- recurrent networks and agegender export-accuracy
-def make_tiny_rnn_model(folder):
-    """An untrained CNN+LSTM / CNN+GRU ensemble (the bundled model's builder) at the smoke preset's size, 32 px."""
+def make_tiny_rnn_model(folder, precision=None):
+    """An untrained CNN+LSTM / CNN+GRU ensemble (the bundled model's builder) at the smoke preset's size, 32 px,
+    built under the dtype policy ``precision`` (None: float32)."""
     import dataclasses
 
     import keras
 
     from agegender_tf import models
     from agegender_tf.experiments import runner
+    from agegender_tf.experiments.train import dtype_policy
 
     tasks = ("gender", "age_group", "age")
     preset = dataclasses.replace(runner.resolve_preset("cnn_rnn_ensemble", smoke=True), image_size=32)
@@ -90,7 +92,8 @@ def make_tiny_rnn_model(folder):
     spec = runner.augment_spec(preset, "cnn_rnn_ensemble", kwargs)
     keras.utils.set_random_seed(0)
     folder.mkdir(parents=True, exist_ok=True)
-    models.build("cnn_rnn_ensemble", **kwargs).save(folder / "best.keras")
+    with dtype_policy(precision):
+        models.build("cnn_rnn_ensemble", **kwargs).save(folder / "best.keras")
     predict.write_model_card(folder, preset, "cnn_rnn_ensemble", "cnn_rnn_ensemble", kwargs, tasks, spec,
                              train_faces=0)
     return folder
@@ -140,3 +143,36 @@ def test_face_metrics_against_labels(predictor):
                "age_group": np.eye(10)[[0, 2, 3, 9]], "age": np.array([5.0, 30.0, 40.0, 91.0])}
     metrics = export.face_metrics(predictor, outputs, frame)
     assert metrics == {"gender_accuracy": 2 / 3, "age_group_accuracy": 0.75, "age_mae": 3.0}
+
+
+@pytest.mark.slow
+def test_a_bfloat16_recurrent_model_exports_in_float32(tmp_path, utkface_root):
+    """A network trained in mixed bfloat16 (the bundled model) exports with float32 layers: TFLite cannot
+    hold an LSTM's bfloat16 state. The export agrees with the Keras model up to bfloat16 rounding."""
+    keras_predictor = predict.load(make_tiny_rnn_model(tmp_path / "net", precision="mixed_bfloat16"))
+    assert keras_predictor.network.layers[1].layers[1].compute_dtype == "bfloat16"
+    as_float = export.float32_network(keras_predictor.network)
+    assert {layer.compute_dtype for layer in as_float.layers[1].layers} == {"float32"}
+    assert export.float32_network(as_float) is as_float
+    path = export.export(keras_predictor, "tflite", tmp_path / "model.tflite")
+    assert json.loads(export.card_path(path, "tflite").read_text())["export"]["compute"] == "float32"
+    sized = keras_predictor.load_sized([faces.load_rgb(p) for p in utkface_files(utkface_root, 4)])
+    got = export.load_exported(path, "tflite")(sized)
+    expected = _keras_outputs(keras_predictor, sized)
+    assert float(np.abs(got["gender"] - expected["gender"]).max()) <= 0.02
+
+
+def test_a_converter_failure_is_one_line_naming_the_model(predictor, tmp_path, monkeypatch, capsys):
+    import tensorflow as tf
+
+    class FailingConverter:
+        optimizations: list = []
+
+        def convert(self):
+            raise RuntimeError("<unknown>:0: note: called from\n<unknown>:0: error: failed to legalize 'tf.Foo'\nmore")
+
+    monkeypatch.setattr(tf.lite.TFLiteConverter, "from_saved_model", staticmethod(lambda path: FailingConverter()))
+    model_dir = str(predictor.source).rsplit("/", 1)[0]
+    assert cli.main(["export", "--model", model_dir, "--format", "tflite", "--out", str(tmp_path / "m.tflite")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "best.keras: the TFLite converter failed: <unknown>:0: error: failed to legalize 'tf.Foo'" in line
