@@ -307,7 +307,7 @@ def evaluate_tflite(predictor, frame, folder, variants=VARIANTS, batch_size: int
     TFLite into ``folder`` and run them and the Keras model (``keras``) on the faces of ``frame``
     (``labelled_faces``): each face is read and resized to the card's load size once, as
     ``agegender predict --aligned`` does, and the same array goes to every variant. Returns
-    ``{"faces", "model", "variants": [{"name", "file", "bytes", metrics..., "vs_keras"}]}``."""
+    ``{"faces", "model", "mirror", "variants": [{"name", "file", "bytes", metrics..., "vs_keras"}]}``."""
     folder = Path(folder)
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
@@ -347,7 +347,7 @@ def evaluate_tflite(predictor, frame, folder, variants=VARIANTS, batch_size: int
         if reference is not None and name != "keras":
             row["vs_keras"] = _agreement(joined[name], reference)
         rows.append(row)
-    return {"faces": len(frame), "model": predictor.source, "variants": rows}
+    return {"faces": len(frame), "model": predictor.source, "mirror": predictor.mirror, "variants": rows}
 
 
 def _number(value, digits: int = 4) -> str:
@@ -356,7 +356,8 @@ def _number(value, digits: int = 4) -> str:
 
 def format_evaluation(result: dict) -> str:
     """``evaluate_tflite``'s result as a table (one line per variant)."""
-    lines = [f"{result['faces']} faces, model {result['model']}",
+    mirrored = ", each face averaged with its mirror image" if result.get("mirror") else ""
+    lines = [f"{result['faces']} faces, model {result['model']}{mirrored}",
              f"{'variant':<16}{'file':<22}{'bytes':>11}{'gender acc':>12}{'age group acc':>15}{'age MAE':>9}"
              f"{'same gender':>13}{'same age group':>16}"]
     for row in result["variants"]:

@@ -117,7 +117,7 @@ def test_export_accuracy_of_a_recurrent_model_on_generated_faces(tmp_path, capsy
             "--split-file", str(split_file), "--out", str(out), "--batch-size", "4", "--json"]
     assert cli.main(args) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["faces"] == test_faces and result["split"] == "test"
+    assert result["faces"] == test_faces and result["split"] == "test" and result["mirror"] is False
     assert json.loads((out / "accuracy.json").read_text()) == result
     rows = {row["name"]: row for row in result["variants"]}
     assert list(rows) == list(export.VARIANTS)
