@@ -62,6 +62,7 @@ def bench_predict(root, model=None, faces: int = 1024, batch_size: int = 64, rep
         "builder": predictor.card["builder"],
         "input_size": predictor.card["input_size"],
         "mirror": predictor.mirror,
+        "compute_dtype": predictor.compute_dtype,
         "repeats": repeats,
         "faces_per_s": round(float(np.median(rates)), 1),
         "all_faces_per_s": [round(r, 1) for r in rates],

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from agegender_tf.errors import UsageError
+from agegender_tf.predict import float32_network
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 ONNX_OPSET = 17
@@ -46,34 +47,6 @@ class ExportUnavailable(UsageError):
 
 class ExportFailed(UsageError):
     """A converter could not convert the model (one line: the model and the converter's first error)."""
-
-
-def _float32_config(value):
-    """A Keras config with every mixed-precision dtype policy replaced by float32."""
-    if isinstance(value, dict):
-        policy = str(value.get("config", {}).get("name", "")) if value.get("class_name") == "DTypePolicy" else ""
-        if policy.startswith("mixed_"):
-            return {**value, "config": {**value["config"], "name": "float32"}}
-        return {key: _float32_config(inner) for key, inner in value.items()}
-    if isinstance(value, list):
-        return [_float32_config(inner) for inner in value]
-    if isinstance(value, str) and value.startswith("mixed_"):
-        return "float32"
-    return value
-
-
-def float32_network(network):
-    """``network`` itself when it computes in float32, else a copy whose layers all compute in float32
-    with the same weights (mixed-precision variables are float32 already)."""
-    config = network.get_config()
-    converted = _float32_config(config)
-    if converted == config:
-        return network
-    import agegender_tf.models  # noqa: F401  (registers the custom layers)
-
-    copy = network.__class__.from_config(converted)
-    copy.set_weights(network.get_weights())
-    return copy
 
 
 def float32_predictor(predictor):

@@ -174,9 +174,20 @@ def locate_model(model=None) -> tuple[Path, Path]:
 
 def load(model=None, batch_size: int = DEFAULT_BATCH, mirror: bool | None = None) -> Predictor:
     """The predictor of ``model`` (see ``locate_model``; None is the bundled model). ``mirror``: average
-    each face with its mirror image (None: as the card's ``test_time.mirror`` says, else off)."""
+    each face with its mirror image (None: as the card's ``test_time.mirror`` says, else off). A network
+    trained in mixed precision computes as trained where the machine has that precision natively
+    (``native_bfloat16``), else in float32 with the same weights (``float32_network``)."""
     keras_file, card_file = locate_model(model)
     card = read_model_card(card_file)
+    network = _load_network(keras_file)
+    reduced = compute_dtype(network)
+    if (reduced == "bfloat16" and not native_bfloat16()) or (reduced == "float16" and not _has_gpu()):
+        network = float32_network(network)  # emulated half precision would be several times slower
+    return Predictor(network, card, source=str(keras_file), batch_size=batch_size, mirror=mirror)
+
+
+def _load_network(keras_file: Path):
+    """The Keras network in ``keras_file`` (not compiled); ModelCardError naming the file when unusable."""
     import agegender_tf.models  # noqa: F401  (registers the custom layers)
     from agegender_tf.experiments.rundir import CorruptFile, check_keras_file
 
@@ -191,18 +202,83 @@ def load(model=None, batch_size: int = DEFAULT_BATCH, mirror: bool | None = None
     except Exception as exc:  # keras raises many types for a bad archive; all mean the same to a user
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelCardError(f"{keras_file}: cannot load the Keras model ({first})") from None
-    return Predictor(network, card, source=str(keras_file), batch_size=batch_size, mirror=mirror)
+    return network
+
+
+def _has_gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def _float32_config(value):
+    """A Keras config with every mixed-precision dtype policy replaced by float32."""
+    if isinstance(value, dict):
+        policy = str(value.get("config", {}).get("name", "")) if value.get("class_name") == "DTypePolicy" else ""
+        if policy.startswith("mixed_"):
+            return {**value, "config": {**value["config"], "name": "float32"}}
+        return {key: _float32_config(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_float32_config(inner) for inner in value]
+    if isinstance(value, str) and value.startswith("mixed_"):
+        return "float32"
+    return value
+
+
+def float32_network(network):
+    """``network`` itself when it computes in float32, else a copy whose layers all compute in float32
+    with the same weights (mixed-precision variables are float32 already)."""
+    config = network.get_config()
+    converted = _float32_config(config)
+    if converted == config:
+        return network
+    import agegender_tf.models  # noqa: F401  (registers the custom layers)
+
+    copy = network.__class__.from_config(converted)
+    copy.set_weights(network.get_weights())
+    return copy
+
+
+def compute_dtype(network) -> str:
+    """The narrowest dtype ``network``'s layers compute in: "bfloat16", "float16" or "float32"."""
+    stack, seen = [network], set()
+    while stack:
+        layer = stack.pop()
+        seen.add(str(getattr(layer, "compute_dtype", "float32")))
+        stack.extend(getattr(layer, "layers", None) or [])
+    return next((dtype for dtype in ("bfloat16", "float16") if dtype in seen), "float32")
+
+
+def native_bfloat16() -> bool:
+    """Whether this machine computes bfloat16 natively: a GPU of compute capability 8.0 or more, or,
+    without a GPU, a CPU with AVX-512 BF16 or AMX (Linux). Elsewhere TensorFlow emulates bfloat16, at
+    several times float32's cost."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability") or (0, 0)
+        return tuple(capability) >= (8, 0)
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def bundle(model, dest=BUNDLED_DIR, mirror: bool | None = None) -> Path:
-    """Make ``model`` (as for ``load``) the bundled model: its network saved to ``dest/best.keras``
-    without optimizer state, its card beside it with ``test_time.mirror`` set when ``mirror`` is given.
-    This is how ``agegender_tf/assets/model/`` is made from a ``results/`` folder (README)."""
-    predictor = load(model, mirror=mirror)
+    """Make ``model`` (as for ``load``) the bundled model: its network, in the precision it was trained
+    in, saved to ``dest/best.keras`` without optimizer state, and its card beside it with
+    ``test_time.mirror`` set when ``mirror`` is given. This is how ``agegender_tf/assets/model/`` is
+    made from a ``results/`` folder (README)."""
+    keras_file, card_file = locate_model(model)
+    card = read_model_card(card_file)
+    network = _load_network(keras_file)
+    if mirror is not None:
+        card["test_time"] = {**(card.get("test_time") or {}), "mirror": bool(mirror)}
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    predictor.network.save(dest / MODEL_NAME)
-    card = dict(predictor.card) if mirror is not None else read_model_card(locate_model(model)[1])
+    network.save(dest / MODEL_NAME)
     (dest / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n")
     return dest
 
@@ -221,6 +297,7 @@ class Predictor:
         # The card travels with exports: it says whether their graph averages mirrors.
         self.card = {**card, "test_time": {**(card.get("test_time") or {}), "mirror": self.mirror}}
         self.network, self.source = network, source
+        self.compute_dtype = compute_dtype(network)
         self.batch_size = int(batch_size)
         if self.batch_size < 1:
             raise UsageError(f"batch size must be at least 1, got {batch_size}")

@@ -146,10 +146,16 @@ def test_face_metrics_against_labels(predictor):
 
 
 @pytest.mark.slow
-def test_a_bfloat16_recurrent_model_exports_in_float32(tmp_path, utkface_root):
+def test_a_bfloat16_recurrent_model_exports_in_float32(tmp_path, utkface_root, monkeypatch):
     """A network trained in mixed bfloat16 (the bundled model) exports with float32 layers: TFLite cannot
-    hold an LSTM's bfloat16 state. The export agrees with the Keras model up to bfloat16 rounding."""
-    keras_predictor = predict.load(make_tiny_rnn_model(tmp_path / "net", precision="mixed_bfloat16"))
+    hold an LSTM's bfloat16 state. The export agrees with the Keras model up to bfloat16 rounding. Where
+    bfloat16 is emulated (no AVX-512 BF16 / AMX, or an older GPU) the predictor itself computes in float32."""
+    model = make_tiny_rnn_model(tmp_path / "net", precision="mixed_bfloat16")
+    monkeypatch.setattr(predict, "native_bfloat16", lambda: False)
+    assert predict.load(model).compute_dtype == "float32"
+    monkeypatch.setattr(predict, "native_bfloat16", lambda: True)
+    keras_predictor = predict.load(model)
+    assert keras_predictor.compute_dtype == "bfloat16"
     assert keras_predictor.network.layers[1].layers[1].compute_dtype == "bfloat16"
     as_float = export.float32_network(keras_predictor.network)
     assert {layer.compute_dtype for layer in as_float.layers[1].layers} == {"float32"}
