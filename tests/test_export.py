@@ -157,6 +157,9 @@ def test_a_bfloat16_recurrent_model_exports_in_float32(tmp_path, utkface_root, m
     keras_predictor = predict.load(model)
     assert keras_predictor.compute_dtype == "bfloat16"
     assert keras_predictor.network.layers[1].layers[1].compute_dtype == "bfloat16"
+    monkeypatch.undo()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # oneDNN held below AVX-512 BF16: no native bfloat16
+    assert not predict.native_bfloat16()
     as_float = export.float32_network(keras_predictor.network)
     assert {layer.compute_dtype for layer in as_float.layers[1].layers} == {"float32"}
     assert export.float32_network(as_float) is as_float
