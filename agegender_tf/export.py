@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from agegender_tf.errors import UsageError
-from agegender_tf.predict import float32_network
+from agegender_tf.predict import Predictor, float32_network
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 ONNX_OPSET = 17
@@ -54,8 +54,6 @@ def float32_predictor(predictor):
     network = float32_network(predictor.network)
     if network is predictor.network:
         return predictor
-    from agegender_tf.predict import Predictor
-
     return Predictor(network, predictor.card, source=predictor.source, batch_size=predictor.batch_size,
                      mirror=predictor.mirror)
 
@@ -147,7 +145,8 @@ def export(predictor, fmt: str, out, quantize: str | None = None) -> Path:
             try:
                 out.write_bytes(converter.convert())
             except Exception as exc:  # the converter raises its own error types, with pages of MLIR notes
-                first = next((line for line in str(exc).splitlines() if "error:" in line), str(exc).splitlines()[0])
+                lines = str(exc).splitlines() or [type(exc).__name__]
+                first = next((line for line in lines if "error:" in line), lines[0])
                 raise ExportFailed(f"{predictor.source}: the TFLite converter failed: {first.strip()[:300]}") from None
     else:
         try:

@@ -212,16 +212,16 @@ def _has_gpu() -> bool:
 
 
 def _float32_config(value):
-    """A Keras config with every mixed-precision dtype policy replaced by float32."""
+    """A Keras config with every mixed-precision dtype policy (a ``DTypePolicy`` entry, or a ``dtype``
+    given by name) replaced by float32; layer names and everything else stay."""
     if isinstance(value, dict):
         policy = str(value.get("config", {}).get("name", "")) if value.get("class_name") == "DTypePolicy" else ""
         if policy.startswith("mixed_"):
             return {**value, "config": {**value["config"], "name": "float32"}}
-        return {key: _float32_config(inner) for key, inner in value.items()}
+        return {key: ("float32" if key == "dtype" and isinstance(inner, str) and inner.startswith("mixed_")
+                      else _float32_config(inner)) for key, inner in value.items()}
     if isinstance(value, list):
         return [_float32_config(inner) for inner in value]
-    if isinstance(value, str) and value.startswith("mixed_"):
-        return "float32"
     return value
 
 
