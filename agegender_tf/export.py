@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from agegender_tf.errors import UsageError
-from agegender_tf.predict import Predictor, float32_network
+from agegender_tf.predict import Predictor, float32_network, nested_layers
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 ONNX_OPSET = 17
@@ -62,13 +62,7 @@ def has_recurrent_layers(network) -> bool:
     """Whether ``network`` (or a model nested in it) holds a recurrent layer (LSTM, GRU, any RNN)."""
     import keras
 
-    stack = [network]
-    while stack:
-        layer = stack.pop()
-        if isinstance(layer, keras.layers.RNN):
-            return True
-        stack.extend(getattr(layer, "layers", None) or [])
-    return False
+    return any(isinstance(layer, keras.layers.RNN) for layer in nested_layers(network))
 
 
 def export_batch(predictor, fmt: str) -> int | None:

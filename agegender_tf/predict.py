@@ -239,13 +239,18 @@ def float32_network(network):
     return copy
 
 
-def compute_dtype(network) -> str:
-    """The narrowest dtype ``network``'s layers compute in: "bfloat16", "float16" or "float32"."""
-    stack, seen = [network], set()
+def nested_layers(network):
+    """``network`` and every layer in it, models nested in it included."""
+    stack = [network]
     while stack:
         layer = stack.pop()
-        seen.add(str(getattr(layer, "compute_dtype", "float32")))
+        yield layer
         stack.extend(getattr(layer, "layers", None) or [])
+
+
+def compute_dtype(network) -> str:
+    """The narrowest dtype ``network``'s layers compute in: "bfloat16", "float16" or "float32"."""
+    seen = {str(getattr(layer, "compute_dtype", "float32")) for layer in nested_layers(network)}
     return next((dtype for dtype in ("bfloat16", "float16") if dtype in seen), "float32")
 
 
