@@ -226,6 +226,10 @@ _add(Preset(
          "on both), short of the 0.92 the kit's bundled model aims at.",
          "--profile cpu_wide: 128-unit LSTM/GRU and dense layers (more room after the 4x4x256 feature map), the "
          "gender loss weighted 2 against 1 for age groups and 0.01 for years, bfloat16 compute, 36 epochs at most."),
+        ("Whether the input size, not the network's width, limits gender at --profile cpu_wide (its training "
+         "gender accuracy ends above the validation one).",
+         "--profile cpu_wide --set image_size=80: the same network on 80x80 faces (1.56x the computation per "
+         "face), all else equal; results/cnn_rnn_ensemble_wide_80px."),
     ),
     # CPU: 64 px, the two hybrids the paper names (CNN+LSTM, CNN+GRU), batch 64, patience sized to an hour.
     # "cpu_wide": the same members with 128-unit RNN and dense layers (the paper states no sizes), the gender
