@@ -26,6 +26,9 @@ agegender run cnn_rnn_ensemble --profile cpu_wide --data-root $AGEGENDER_DATA --
 # results/cnn_rnn_ensemble_wide_80px/
 agegender run cnn_rnn_ensemble --profile cpu_wide --set image_size=80 --data-root $AGEGENDER_DATA --out results/cnn_rnn_ensemble_wide_80px --seed 42 > results/cnn_rnn_ensemble_wide_80px/train.log 2>&1
 
+# results/cnn_rnn_ensemble_wide_seed43/
+agegender run cnn_rnn_ensemble --profile cpu_wide --data-root $AGEGENDER_DATA --out results/cnn_rnn_ensemble_wide_seed43 --seed 43 > results/cnn_rnn_ensemble_wide_seed43/train.log 2>&1
+
 # results/gra_net/
 agegender run gra_net --profile cpu --data-root $AGEGENDER_DATA --out results/gra_net --seed 42 > results/gra_net/train.log 2>&1
 
