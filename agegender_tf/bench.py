@@ -116,12 +116,10 @@ CPU_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "am
 
 def _cpu_features() -> list[str] | None:
     """The matrix-math CPU flags of ``CPU_FEATURES`` this machine has (Linux ``/proc/cpuinfo``), else None."""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            flags = next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), [])
-    except OSError:
-        return None
-    return [name for name in CPU_FEATURES if name in flags]
+    from agegender_tf.predict import cpu_flags
+
+    flags = cpu_flags()
+    return None if flags is None else [name for name in CPU_FEATURES if name in flags]
 
 
 def _machine() -> dict:

@@ -268,11 +268,16 @@ def native_bfloat16() -> bool:
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
     if isa != "ALL" and "BF16" not in isa and "AMX" not in isa:
         return False
+    return bool((cpu_flags() or set()) & {"avx512_bf16", "amx_bf16"})
+
+
+def cpu_flags() -> set[str] | None:
+    """This CPU's feature flags (Linux ``/proc/cpuinfo``), else None."""
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        with open("/proc/cpuinfo") as handle:
+            return set(next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), []))
     except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+        return None
 
 
 def bundle(model, dest=BUNDLED_DIR, mirror: bool | None = None) -> Path:
