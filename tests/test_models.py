@@ -417,6 +417,33 @@ def test_ensemble_averages_its_members():
         models.cnn_rnn.ensemble([members[0], other])
 
 
+def test_member_training_model_outputs_each_members_heads_and_averages_back(tmp_path):
+    """``ensemble_loss="members"`` trains this model: the averaged outputs plus each member's own; checkpoints
+    hold it, and ``ensemble(members_of(...))`` over its layers is the averaging model ``best.keras`` keeps."""
+    from agegender_tf.models.cnn_rnn import member_training_model, members_of
+
+    keras.utils.set_random_seed(3)
+    model = models.build("cnn_rnn_ensemble", tasks=("gender", "age"), **SMALL["cnn_rnn_ensemble"])
+    training = member_training_model(model)
+    assert sorted(training.output_names) == ["age", "age_member0", "age_member1", "gender", "gender_member0",
+                                             "gender_member1"]
+    images, _ = _batch(model)
+    outputs = _predict(training, images)
+    for index, member in enumerate(members_of(training)):
+        for key, value in _predict(member, images).items():
+            np.testing.assert_allclose(outputs[f"{key}_member{index}"], value, rtol=1e-6)
+    for key in ("gender", "age"):
+        np.testing.assert_allclose(outputs[key], (outputs[f"{key}_member0"] + outputs[f"{key}_member1"]) / 2,
+                                   rtol=1e-5, atol=1e-6)
+    training.save(tmp_path / "training.keras")
+    averaged = models.ensemble(members_of(load_keras_model(tmp_path / "training.keras")), name=model.name)
+    assert sorted(averaged.output_names) == ["age", "gender"] and averaged.name == model.name
+    for key, value in _predict(averaged, images).items():
+        np.testing.assert_allclose(value, outputs[key], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="not an ensemble"):
+        members_of(models.build("cnn_rnn", **SMALL["cnn_rnn"]))
+
+
 def test_gra_net_gates_and_attention_activations():
     model = models.build("gra_net", **dict(GRA_SMALL, attention_activation="spatial", initial_gate=0.2))
     gates = [layer for layer in model.layers if type(layer).__name__ == "GatedAttention"]

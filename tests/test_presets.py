@@ -230,6 +230,12 @@ def test_model_args_are_checked_against_the_builder():
     check_model_args(resolve("cnn_rnn_ensemble", overrides=["model_args.rnn_units=8"]))
     with pytest.raises(UsageError, match="did you mean rnn_units"):
         check_model_args(resolve("cnn_rnn_ensemble", overrides=["model_args.rnn_unit=8"]))
+    check_model_args(resolve("cnn_rnn_ensemble", overrides=["ensemble_loss=members"]))
+    with pytest.raises(UsageError, match="ensemble_loss='members' needs an ensemble; builder 'gra_net'"):
+        check_model_args(resolve("gra_net", overrides=["ensemble_loss=members"]))
+    with pytest.raises(UsageError, match="class_weight and ensemble_loss cannot be combined"):
+        resolve("cnn_rnn_ensemble", overrides=["task_groups=[['gender']]", "class_weight=balanced",
+                                               "ensemble_loss=members"])
 
 
 def test_profiles_apply_before_smoke_and_set():

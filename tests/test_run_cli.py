@@ -149,6 +149,24 @@ def test_unknown_preset_and_missing_root_write_nothing(tmp_path, capsys):
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
+def test_an_ensemble_trained_on_its_members_losses_keeps_the_averaging_model(utkface_layout_root, tmp_path):
+    """``--set ensemble_loss=members``: each member's loss is in the history, best.keras is the averaging model
+    (its outputs only), and the report scores the ensemble and each member alone."""
+    from agegender_tf.experiments.rundir import load_keras_model
+
+    out = tmp_path / "run"
+    assert main(["run", "cnn_rnn_ensemble", "--data-root", str(utkface_layout_root), "--out", str(out), "--smoke",
+                 "--quiet", "--seed", "7", "--set", "ensemble_loss=members", *TINY]) == 0
+    network = out / "train" / "cnn_rnn_ensemble__gender_age_group_age"
+    history = pd.read_csv(network / "history.csv")
+    assert {"val_gender_member0_loss", "val_gender_member1_loss", "val_gender_accuracy"} <= set(history.columns)
+    model = load_keras_model(network / "best.keras")
+    assert sorted(model.output_names) == ["age", "age_group", "gender"]
+    report = json.loads((out / "report.json").read_text())
+    assert report["protocol"]["ensemble_loss"] == "members"
+    assert {"cnn_rnn_ensemble", "cnn_rnn_ensemble_member0", "cnn_rnn_ensemble_member1"} <= set(report["models"])
+
+
 def test_killed_run_resumes_from_its_last_epoch(background_runs):
     """``agegender run`` of ``KILLED_RUN_EPOCHS`` epochs, killed (SIGKILL) in the background once its history
     holds 2 epochs (conftest ``background_runs``, ``fixtures.KILLED_RUN_ARGS``), then the same command again: it

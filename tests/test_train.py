@@ -197,3 +197,44 @@ def test_class_weight_weights_the_training_loss_per_class(tmp_path):
     weights = np.where(y == 1, 3.0, 1.0)
     assert history["loss"].iloc[0] == pytest.approx(float((per_face * weights).mean()), rel=1e-4)
     assert history["val_loss"].iloc[0] == pytest.approx(float(per_face.mean()), rel=1e-4)  # unweighted
+
+
+def test_members_fit_trains_each_member_on_its_own_loss_and_keeps_the_averaging_model(tmp_path):
+    """``ensemble_loss="members"``: val_loss is the weighted sum of the members' own losses (the averaged outputs
+    weigh 0 but keep their metrics), and best.keras is the averaging model, which ``finalize`` maps to itself."""
+    from agegender_tf.experiments.rundir import load_keras_model
+    from agegender_tf.experiments.runner import members_fit
+    from agegender_tf.models import build
+    from agegender_tf.models.cnn_rnn import members_of
+
+    set_seed(1)
+    model = build("cnn_rnn_ensemble", num_members=2, input_shape=(8, 8, 3), conv_filters=(4,), rnn_units=4,
+                  dense_units=4, tasks=("gender", "age"))
+    x, y = tiny_data()
+    ages = (20 + 40 * x.mean(axis=(1, 2, 3))).astype("float32")
+    data = tf.data.Dataset.from_tensor_slices((x, {"gender": y, "age": ages})).batch(16)
+    fit_args = dict(train_data=data, val_data=data, loss={"gender": "sparse_categorical_crossentropy", "age": "mse"},
+                    metrics={"gender": ["accuracy"], "age": ["mae"]}, loss_weights={"gender": 2.0, "age": 0.01})
+    training, fit_args = members_fit(model, fit_args, ("gender", "age"), name=model.name)
+    history = train(training, optimizer={"name": "adam", "learning_rate": 1e-3}, callbacks={}, epochs=2,
+                    out_dir=tmp_path, verbose=0, **fit_args)
+    last = history.iloc[-1]
+    members = sum(2.0 * last[f"val_gender_member{i}_loss"] + 0.01 * last[f"val_age_member{i}_loss"] for i in (0, 1))
+    assert last["val_loss"] == pytest.approx(members, rel=1e-3)
+    assert {"val_gender_accuracy", "val_age_mae", "val_gender_loss"} <= set(history.columns)
+    best = load_keras_model(tmp_path / "best.keras")
+    assert sorted(best.output_names) == ["age", "gender"] and best.name == model.name
+    again = fit_args["finalize"](best)
+    np.testing.assert_allclose(again(x)["gender"], best(x)["gender"], rtol=1e-6)
+    assert len(members_of(best)) == 2
+
+    # One output: the dataset's plain labels and the plain loss become dicts keyed by it.
+    one = build("cnn_rnn_ensemble", num_members=2, input_shape=(8, 8, 3), conv_filters=(4,), rnn_units=4,
+                dense_units=4, tasks=("gender",))
+    plain = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    training, fit_args = members_fit(one, dict(train_data=plain, val_data=plain, loss="sparse_categorical_crossentropy",
+                                               metrics=["accuracy"], loss_weights=None), ("gender",), name=one.name)
+    history = train(training, optimizer={"name": "adam", "learning_rate": 1e-3}, callbacks={}, epochs=1,
+                    out_dir=tmp_path / "one", verbose=0, **fit_args)
+    assert history["val_loss"].iloc[0] == pytest.approx(
+        history["val_gender_member0_loss"].iloc[0] + history["val_gender_member1_loss"].iloc[0], rel=1e-3)

@@ -70,6 +70,9 @@ class Preset:
     # Keras dtype policy the networks are built under (``experiments.train.dtype_policy``): None or
     # "float32" (the papers), "mixed_bfloat16" (CPUs with AVX-512 BF16, TPUs), "mixed_float16" (GPUs).
     precision: str | None = None
+    # What an ensemble's training loss is computed on: None, the averaged output (one network, trained
+    # jointly); "members", each member's own outputs, averaged only at inference (``cnn_rnn.member_training_model``).
+    ensemble_loss: str | None = None
     paper_numbers: tuple[dict, ...] = ()
     interpretation: tuple[tuple[str, str], ...] = ()
     smoke: dict = field(default_factory=dict)
@@ -245,7 +248,15 @@ _add(Preset(
                            "loss_weights": {"gender": 2.0, "age_group": 1.0, "age": 0.01},
                            "precision": "mixed_bfloat16",
                            "callbacks": {"early_stopping": {"monitor": "val_loss", "patience": 4},
-                                         "reduce_lr": {"monitor": "val_loss", "patience": 2, "factor": 0.5}}}},
+                                         "reduce_lr": {"monitor": "val_loss", "patience": 2, "factor": 0.5}}},
+              "cpu_wide_members": {"image_size": 64, "max_train_images": None, "batch_size": 64, "epochs": 36,
+                                   "model_args": {"num_members": 2, "conv_filters": (32, 64, 128, 256),
+                                                  "rnn_units": 128, "dense_units": 128},
+                                   "loss_weights": {"gender": 2.0, "age_group": 1.0, "age": 0.01},
+                                   "precision": "mixed_bfloat16", "ensemble_loss": "members",
+                                   "callbacks": {"early_stopping": {"monitor": "val_loss", "patience": 4},
+                                                 "reduce_lr": {"monitor": "val_loss", "patience": 2,
+                                                               "factor": 0.5}}}},
     smoke={"image_size": 48, "epochs": 2, "batch_size": 16, "max_train_images": 240,
            "model_args": {"num_members": 2, "conv_filters": (8, 16, 32), "rnn_units": 16, "dense_units": 16}},
 ))
@@ -578,6 +589,7 @@ FIELD_RULES: dict[str, Rule] = {
     "fold_protocol": choice(None, "adience"),
     "class_weight": choice(None, "balanced"),  # pipelines.targets.CLASS_WEIGHTINGS
     "precision": choice(None, "float32", "mixed_bfloat16", "mixed_float16"),
+    "ensemble_loss": choice(None, "members"),
 }
 
 
@@ -626,6 +638,9 @@ def _check_consistent(preset: Preset, source: str) -> Preset:
     if preset.class_weight and several:
         raise UsageError(f"{source}: class_weight={preset.class_weight!r} needs networks with one classification "
                          f"output; preset {preset.name} trains {several}")
+    if preset.class_weight and preset.ensemble_loss:
+        raise UsageError(f"{source}: class_weight and ensemble_loss cannot be combined (class weights need one "
+                         "output; ensemble_loss='members' trains one per member)")
     return preset
 
 
@@ -693,6 +708,9 @@ def check_model_args(preset: Preset) -> None:
         if key not in names and not takes_any:
             raise UsageError(f"model_args.{key}: builder {preset.model!r} takes no argument {key!r}"
                              f"{_suggest(key, names)}; it takes {', '.join(names)}")
+    if preset.ensemble_loss and model.defaults_from is None:
+        raise UsageError(f"ensemble_loss={preset.ensemble_loss!r} needs an ensemble; builder {preset.model!r} "
+                         "builds one network")
 
 
 def paper_label(preset: Preset) -> str:

@@ -69,7 +69,7 @@ def write_report(preset: Preset, out_dir, predictions: pd.DataFrame, *, counts: 
             "augmentation": preset.augment, "binning": preset.binning,
             "task_groups": [list(g) for g in preset.task_groups],
             "max_train_images": preset.max_train_images, "model_args": preset.model_args, "seed": seed,
-            "smoke": smoke, "profile": preset.profile,
+            "smoke": smoke, "profile": preset.profile, "ensemble_loss": preset.ensemble_loss,
             "precision": preset.dtype_policy, "counts": counts, "parameters": parameters,
             "seconds": round(seconds, 1), "training_seconds": training_seconds or {},
             "distribution": distribution,

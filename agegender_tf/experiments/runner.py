@@ -144,11 +144,48 @@ def train_one(preset: Preset, model_name: str, builder: str, model_args: dict, t
     loss, metrics = losses_and_metrics(tuple(tasks))
     weights = {t: preset.loss_weights[t] for t in tasks if t in preset.loss_weights} if len(tasks) > 1 else None
     class_weight = class_weights(usable["train"], tasks, binning, preset.class_weight) if preset.class_weight else None
-    train(model, datasets["train"], datasets["val"], optimizer=preset.optimizer, callbacks=preset.callbacks,
-          epochs=preset.epochs, out_dir=run_dir, loss=loss, metrics=metrics, loss_weights=weights or None,
-          class_weight=class_weight, verbose=verbose)
+    fit = dict(train_data=datasets["train"], val_data=datasets["val"], loss=loss, metrics=metrics,
+               loss_weights=weights or None)
+    if preset.ensemble_loss == "members" and models.entry(builder).defaults_from is not None:
+        model, fit = members_fit(model, fit, tasks, name=model.name)
+    train(model, optimizer=preset.optimizer, callbacks=preset.callbacks, epochs=preset.epochs, out_dir=run_dir,
+          class_weight=class_weight, verbose=verbose, **fit)
     model = rundir.load_keras_model(run_dir / "best.keras")
     return TrainedNetwork(model_name, tuple(tasks), model, spec, preset.image_size), datasets, usable, dropped
+
+
+def members_fit(ensemble_model, fit: dict, tasks, name: str):
+    """``ensemble_loss="members"``: the model and ``train`` arguments that fit each member of
+    ``ensemble_model`` on its own outputs' losses (``cnn_rnn.member_training_model``).
+
+    Every member output gets its task's loss and loss weight; the averaged outputs keep their loss and
+    metrics at weight 0, so ``history.csv`` reports the ensemble as a jointly trained one does, while
+    ``val_loss`` (early stopping, the checkpoint) is the members' sum. ``best.keras`` is then the
+    averaging model over the best epoch's members (``finalize``).
+    """
+    from agegender_tf.models.cnn_rnn import ensemble, member_output_name, member_training_model, members_of
+
+    tasks = tuple(tasks)
+    if len(tasks) == 1:  # losses_and_metrics and the dataset use plain values for one output
+        fit = {**fit, "loss": {tasks[0]: fit["loss"]}, "metrics": {tasks[0]: fit["metrics"]}}
+        for part in ("train_data", "val_data"):
+            fit[part] = fit[part].map(lambda x, y: (x, {tasks[0]: y}))
+    training = member_training_model(ensemble_model)
+    count = len(members_of(training))
+    weights = fit["loss_weights"] or {t: 1.0 for t in tasks}
+    loss, loss_weights = dict(fit["loss"]), {t: 0.0 for t in tasks}
+    for index in range(count):
+        for task in tasks:
+            loss[member_output_name(task, index)] = fit["loss"][task]
+            loss_weights[member_output_name(task, index)] = weights.get(task, 1.0)
+
+    def copy_targets(x, y):
+        return x, {**y, **{member_output_name(t, i): y[t] for i in range(count) for t in tasks}}
+
+    fit = {**fit, "loss": loss, "loss_weights": loss_weights,
+           "train_data": fit["train_data"].map(copy_targets), "val_data": fit["val_data"].map(copy_targets),
+           "finalize": lambda trained: ensemble(members_of(trained), name=name)}
+    return training, fit
 
 
 # ------------------------------------------------------------------------------------------- the run

@@ -185,14 +185,16 @@ def build_before_fit(model: keras.Model, dataset) -> None:
 
 def train(model: keras.Model, train_data, val_data, *, optimizer: dict, callbacks: dict, epochs: int, out_dir,
           loss, metrics=None, loss_weights=None, class_weight=None, extra_callbacks=(),
-          verbose: int = 2) -> pd.DataFrame:
+          verbose: int = 2, finalize=None) -> pd.DataFrame:
     """Compile and fit ``model``; return the whole history (all runs of this ``out_dir``) as a DataFrame.
 
     A fresh run (no backup in ``out_dir``) starts a new ``history.csv``; a run whose backup exists
     resumes from the epoch after the last one it finished. When ``fit`` returns, ``done.json`` (seconds of
     fit over every run of it: ``FitClock``, parameters, epochs) is written first and the backup removed
     after it. ``class_weight`` (one-output networks) weights the training loss per class
-    (``targets.class_weights``); validation losses stay unweighted.
+    (``targets.class_weights``); validation losses stay unweighted. ``finalize`` maps the best checkpoint's
+    model to the one ``best.keras`` keeps (e.g. the averaging ensemble of member-trained networks), before
+    ``done.json``; it must accept its own output too (a resumed run may find ``best.keras`` finalized).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -209,6 +211,11 @@ def train(model: keras.Model, train_data, val_data, *, optimizer: dict, callback
     model.fit(train_data, validation_data=val_data, epochs=int(epochs), shuffle=False, class_weight=class_weight,
               callbacks=[clock, *make_callbacks(callbacks, out_dir, uses_schedule), *extra_callbacks], verbose=verbose)
     history = pd.read_csv(out_dir / HISTORY_FILE)
+    if finalize is not None:
+        best = out_dir / BEST_MODEL_FILE
+        staged = best.with_name("finalized.keras")
+        finalize(load_keras_model(best)).save(staged)
+        staged.replace(best)
     write_json_atomic(out_dir / DONE_FILE, {"seconds": round(clock.seconds, 1),
                                             "params": int(model.count_params()), "epochs": int(len(history))})
     remove_backup(out_dir)

@@ -89,6 +89,19 @@ def ensemble(members, name="ensemble"):
     Members must share the input shape and output names; each output of the ensemble is the mean of
     the members' outputs of that name (class probabilities, or ages in years).
     """
+    inputs, member_outputs, output_names = _call_members(members)
+    dict_outputs = isinstance(member_outputs[0], dict)
+    if not dict_outputs:
+        member_outputs = [dict(zip(output_names, keras.tree.flatten(out))) for out in member_outputs]
+    outputs = _averaged(member_outputs, output_names)
+    if not dict_outputs:
+        outputs = [outputs[key] for key in output_names]
+        outputs = outputs[0] if len(outputs) == 1 else outputs
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _call_members(members):
+    """A fresh input, each member called on it, and the members' output names (checked to agree)."""
     members = list(members)
     if len(members) < 2:
         raise ValueError(f"an ensemble needs at least two members, got {len(members)}")
@@ -104,18 +117,48 @@ def ensemble(members, name="ensemble"):
                 f"expected {input_shape} / {output_names}"
             )
     inputs = keras.Input(shape=input_shape, name="image")
-    member_outputs = [member(inputs) for member in members]
-    dict_outputs = isinstance(member_outputs[0], dict)
-    if not dict_outputs:
-        member_outputs = [dict(zip(output_names, keras.tree.flatten(out))) for out in member_outputs]
-    outputs = {
+    return inputs, [member(inputs) for member in members], output_names
+
+
+def _averaged(member_outputs, output_names):
+    return {
         key: keras.layers.Average(dtype="float32", name=key)([out[key] for out in member_outputs])
         for key in output_names
     }
-    if not dict_outputs:
-        outputs = [outputs[key] for key in output_names]
-        outputs = outputs[0] if len(outputs) == 1 else outputs
-    return keras.Model(inputs, outputs, name=name)
+
+
+def members_of(model):
+    """The member networks of a model made by ``ensemble`` or ``member_training_model``, in order."""
+    members = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    if len(members) < 2:
+        raise ValueError(f"{model.name!r} is not an ensemble: it has {len(members)} member network(s)")
+    return members
+
+
+def member_output_name(output, index):
+    """The name ``member_training_model`` gives member ``index``'s output ``output`` (e.g. gender_member0)."""
+    return f"{output}_member{index}"
+
+
+def member_training_model(model):
+    """An ensemble (``ensemble``) that also outputs each member's heads, to train every member on its own loss.
+
+    Outputs: the averaged ones (``gender``, ...) and each member's (``gender_member0``, ...). With a loss
+    on each member's outputs and none on the averages, the members learn independently and are averaged
+    only at inference: trained on the averaged output alone, members co-adapt and the ensemble loses the
+    diversity that averaging needs (Jeffares et al., "Joint Training of Deep Ensembles Fails Due to
+    Learner Collusion", NeurIPS 2023). Paper 001 does not say how its ensemble was trained.
+    ``ensemble(members_of(trained), name=...)`` is the averaging model over the same layers.
+    """
+    inputs, member_outputs, output_names = _call_members(members_of(model))
+    if not isinstance(member_outputs[0], dict):
+        raise ValueError(f"member training needs members with named (dict) outputs; {model.name!r} has a list")
+    outputs = _averaged(member_outputs, output_names)
+    for index, out in enumerate(member_outputs):
+        for key in output_names:
+            name = member_output_name(key, index)
+            outputs[name] = keras.layers.Identity(dtype="float32", name=name)(out[key])
+    return keras.Model(inputs, outputs, name=model.name)
 
 
 @register("cnn_rnn_ensemble", preprocessing=_preprocessing, task_signature="multi", defaults_from="cnn_rnn")
