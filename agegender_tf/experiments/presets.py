@@ -233,6 +233,12 @@ _add(Preset(
          "gender accuracy ends above the validation one).",
          "--profile cpu_wide --set image_size=80: the same network on 80x80 faces (1.56x the computation per "
          "face), all else equal; results/cnn_rnn_ensemble_wide_80px."),
+        ("Whether the ensemble's members are trained together on the averaged output or each on its own (the paper "
+         "says only that the ensemble averages them). Trained on the average alone, members co-adapt and lose the "
+         "diversity averaging relies on (Jeffares et al., NeurIPS 2023).",
+         "--profile cpu_wide_members: the cpu_wide recipe with ensemble_loss='members': each member's heads carry "
+         "its own losses, the average none; the saved model averages the members as before; "
+         "results/cnn_rnn_ensemble_wide_members."),
     ),
     # CPU: 64 px, the two hybrids the paper names (CNN+LSTM, CNN+GRU), batch 64, patience sized to an hour.
     # "cpu_wide": the same members with 128-unit RNN and dense layers (the paper states no sizes), the gender
