@@ -714,7 +714,7 @@ def check_model_args(preset: Preset) -> None:
         if key not in names and not takes_any:
             raise UsageError(f"model_args.{key}: builder {preset.model!r} takes no argument {key!r}"
                              f"{_suggest(key, names)}; it takes {', '.join(names)}")
-    if preset.ensemble_loss and model.defaults_from is None:
+    if preset.ensemble_loss and not model.is_ensemble:
         raise UsageError(f"ensemble_loss={preset.ensemble_loss!r} needs an ensemble; builder {preset.model!r} "
                          "builds one network")
 

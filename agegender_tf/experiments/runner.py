@@ -146,7 +146,7 @@ def train_one(preset: Preset, model_name: str, builder: str, model_args: dict, t
     class_weight = class_weights(usable["train"], tasks, binning, preset.class_weight) if preset.class_weight else None
     fit = dict(train_data=datasets["train"], val_data=datasets["val"], loss=loss, metrics=metrics,
                loss_weights=weights or None)
-    if preset.ensemble_loss == "members" and models.entry(builder).defaults_from is not None:
+    if preset.ensemble_loss == "members" and models.entry(builder).is_ensemble:
         model, fit = members_fit(model, fit, tasks, name=model.name)
     train(model, optimizer=preset.optimizer, callbacks=preset.callbacks, epochs=preset.epochs, out_dir=run_dir,
           class_weight=class_weight, verbose=verbose, **fit)

@@ -43,6 +43,11 @@ class ModelEntry:
     variants: tuple[str, ...] = ()
     defaults_from: str | None = None
 
+    @property
+    def is_ensemble(self) -> bool:
+        """Whether the builder makes an ensemble of another registered builder's networks (``defaults_from``)."""
+        return self.defaults_from is not None
+
     def arguments(self, kwargs: dict | None = None) -> dict:
         """The keyword arguments the builder runs with: its defaults (an ensemble's also its members',
         ``defaults_from``) updated with ``kwargs``."""
