@@ -29,6 +29,9 @@ agegender run cnn_rnn_ensemble --profile cpu_wide --set image_size=80 --data-roo
 # results/cnn_rnn_ensemble_wide_members/
 agegender run cnn_rnn_ensemble --profile cpu_wide_members --data-root $AGEGENDER_DATA --out results/cnn_rnn_ensemble_wide_members --seed 42 > results/cnn_rnn_ensemble_wide_members/train.log 2>&1
 
+# results/cnn_rnn_ensemble_wide_members_seed43/
+agegender run cnn_rnn_ensemble --profile cpu_wide_members --data-root $AGEGENDER_DATA --out results/cnn_rnn_ensemble_wide_members_seed43 --seed 43 > results/cnn_rnn_ensemble_wide_members_seed43/train.log 2>&1
+
 # results/cnn_rnn_ensemble_wide_seed43/
 agegender run cnn_rnn_ensemble --profile cpu_wide --data-root $AGEGENDER_DATA --out results/cnn_rnn_ensemble_wide_seed43 --seed 43 > results/cnn_rnn_ensemble_wide_seed43/train.log 2>&1
 
