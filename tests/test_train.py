@@ -215,7 +215,7 @@ def test_members_fit_trains_each_member_on_its_own_loss_and_keeps_the_averaging_
     data = tf.data.Dataset.from_tensor_slices((x, {"gender": y, "age": ages})).batch(16)
     fit_args = dict(train_data=data, val_data=data, loss={"gender": "sparse_categorical_crossentropy", "age": "mse"},
                     metrics={"gender": ["accuracy"], "age": ["mae"]}, loss_weights={"gender": 2.0, "age": 0.01})
-    training, fit_args = members_fit(model, fit_args, ("gender", "age"), name=model.name)
+    training, fit_args = members_fit(model, fit_args, ("gender", "age"))
     history = train(training, optimizer={"name": "adam", "learning_rate": 1e-3}, callbacks={}, epochs=2,
                     out_dir=tmp_path, verbose=0, **fit_args)
     last = history.iloc[-1]
@@ -233,7 +233,7 @@ def test_members_fit_trains_each_member_on_its_own_loss_and_keeps_the_averaging_
                 dense_units=4, tasks=("gender",))
     plain = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
     training, fit_args = members_fit(one, dict(train_data=plain, val_data=plain, loss="sparse_categorical_crossentropy",
-                                               metrics=["accuracy"], loss_weights=None), ("gender",), name=one.name)
+                                               metrics=["accuracy"], loss_weights=None), ("gender",))
     history = train(training, optimizer={"name": "adam", "learning_rate": 1e-3}, callbacks={}, epochs=1,
                     out_dir=tmp_path / "one", verbose=0, **fit_args)
     assert history["val_loss"].iloc[0] == pytest.approx(

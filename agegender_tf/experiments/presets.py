@@ -188,6 +188,15 @@ _add(Preset(
     smoke={"image_size": 64, "epochs": 2, "batch_size": 16, "max_train_images": 240},
 ))
 
+# Paper 001's ensemble, --profile cpu_wide (the comment in its preset says why each value).
+_ENSEMBLE_CPU_WIDE = {"image_size": 64, "max_train_images": None, "batch_size": 64, "epochs": 36,
+                      "model_args": {"num_members": 2, "conv_filters": (32, 64, 128, 256), "rnn_units": 128,
+                                     "dense_units": 128},
+                      "loss_weights": {"gender": 2.0, "age_group": 1.0, "age": 0.01},
+                      "precision": "mixed_bfloat16",
+                      "callbacks": {"early_stopping": {"monitor": "val_loss", "patience": 4},
+                                    "reduce_lr": {"monitor": "val_loss", "patience": 2, "factor": 0.5}}}
+
 _add(Preset(
     name="cnn_rnn_ensemble",
     seed_document="001_21a2552084d7feab",
@@ -248,21 +257,8 @@ _add(Preset(
                                      "dense_units": 64},
                       "callbacks": {"early_stopping": {"monitor": "val_loss", "patience": 4},
                                     "reduce_lr": {"monitor": "val_loss", "patience": 2, "factor": 0.5}}},
-              "cpu_wide": {"image_size": 64, "max_train_images": None, "batch_size": 64, "epochs": 36,
-                           "model_args": {"num_members": 2, "conv_filters": (32, 64, 128, 256), "rnn_units": 128,
-                                          "dense_units": 128},
-                           "loss_weights": {"gender": 2.0, "age_group": 1.0, "age": 0.01},
-                           "precision": "mixed_bfloat16",
-                           "callbacks": {"early_stopping": {"monitor": "val_loss", "patience": 4},
-                                         "reduce_lr": {"monitor": "val_loss", "patience": 2, "factor": 0.5}}},
-              "cpu_wide_members": {"image_size": 64, "max_train_images": None, "batch_size": 64, "epochs": 36,
-                                   "model_args": {"num_members": 2, "conv_filters": (32, 64, 128, 256),
-                                                  "rnn_units": 128, "dense_units": 128},
-                                   "loss_weights": {"gender": 2.0, "age_group": 1.0, "age": 0.01},
-                                   "precision": "mixed_bfloat16", "ensemble_loss": "members",
-                                   "callbacks": {"early_stopping": {"monitor": "val_loss", "patience": 4},
-                                                 "reduce_lr": {"monitor": "val_loss", "patience": 2,
-                                                               "factor": 0.5}}}},
+              "cpu_wide": _ENSEMBLE_CPU_WIDE,
+              "cpu_wide_members": {**_ENSEMBLE_CPU_WIDE, "ensemble_loss": "members"}},
     smoke={"image_size": 48, "epochs": 2, "batch_size": 16, "max_train_images": 240,
            "model_args": {"num_members": 2, "conv_filters": (8, 16, 32), "rnn_units": 16, "dense_units": 16}},
 ))

@@ -147,14 +147,14 @@ def train_one(preset: Preset, model_name: str, builder: str, model_args: dict, t
     fit = dict(train_data=datasets["train"], val_data=datasets["val"], loss=loss, metrics=metrics,
                loss_weights=weights or None)
     if preset.ensemble_loss == "members" and models.entry(builder).is_ensemble:
-        model, fit = members_fit(model, fit, tasks, name=model.name)
+        model, fit = members_fit(model, fit, tasks)
     train(model, optimizer=preset.optimizer, callbacks=preset.callbacks, epochs=preset.epochs, out_dir=run_dir,
           class_weight=class_weight, verbose=verbose, **fit)
     model = rundir.load_keras_model(run_dir / "best.keras")
     return TrainedNetwork(model_name, tuple(tasks), model, spec, preset.image_size), datasets, usable, dropped
 
 
-def members_fit(ensemble_model, fit: dict, tasks, name: str):
+def members_fit(ensemble_model, fit: dict, tasks):
     """``ensemble_loss="members"``: the model and ``train`` arguments that fit each member of
     ``ensemble_model`` on its own outputs' losses (``cnn_rnn.member_training_model``).
 
@@ -184,7 +184,7 @@ def members_fit(ensemble_model, fit: dict, tasks, name: str):
 
     fit = {**fit, "loss": loss, "loss_weights": loss_weights,
            "train_data": fit["train_data"].map(copy_targets), "val_data": fit["val_data"].map(copy_targets),
-           "finalize": lambda trained: ensemble(members_of(trained), name=name)}
+           "finalize": lambda trained: ensemble(members_of(trained), name=ensemble_model.name)}
     return training, fit
 
 
