@@ -23,8 +23,7 @@ from agegender_tf.errors import EXIT_USAGE, UsageError
 _COMMAND_GROUPS = (
     ("agegender_tf.data.cli", "add_commands"),
     ("agegender_tf.experiments.cli", "add_commands"),
-    ("agegender_tf.app_cli", "add_commands"),
-    ("agegender_tf.serve_cli", "add_commands"),
+    ("agegender_tf.serving.cli", "add_commands"),
     ("agegender_tf.experiments.results_table", "add_commands"),
 )
 

@@ -23,8 +23,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agegender_tf import predict
-from agegender_tf.app import MAX_UPLOAD_MB, analyse_upload, face_summary
+from agegender_tf import model_card
+from agegender_tf.serving import predictor as predict
+from agegender_tf.serving.app import MAX_UPLOAD_MB, analyse_upload, face_summary
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +43,7 @@ WAIT_MS = 240_000  # loading TensorFlow, the model and MTCNN on a busy 2-core CP
 def model_arg(request):
     """``--model`` for the app: None (the bundled model) when this install has it, else the session's
     smoke run of GRA_Net (conftest ``gra_net_smoke_run``: only the plumbing is under test then)."""
-    if (predict.BUNDLED_DIR / predict.MODEL_NAME).is_file():
+    if (predict.BUNDLED_DIR / model_card.MODEL_NAME).is_file():
         return None
     return str(request.getfixturevalue("gra_net_smoke_run"))
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from agegender_tf.bench import main
+from agegender_tf.bench.cli import main
 from tests.fixtures import write_jpeg
 
 ARGS = ["--images", "8", "--batch-size", "4", "--image-size", "32", "--repeats", "2"]

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from agegender_tf.bench import PRECISION_SETTINGS, main
+from agegender_tf.bench.cli import main
+from agegender_tf.bench.train import PRECISION_SETTINGS
 from tests.fixtures import NARROW_LEVI_HASSNER, write_jpeg
 
 TINY = ["--smoke", "--set", "split.kind=holdout", "--set", "image_size=32", "--set", "batch_size=8",

@@ -9,7 +9,9 @@ import json
 import numpy as np
 import pytest
 
-from agegender_tf import cli, export, faces, predict
+from agegender_tf import cli, imaging, model_card
+from agegender_tf.serving import export, export_accuracy, precision
+from agegender_tf.serving import predictor as predict
 from tests.test_predict import make_tiny_model, utkface_files
 
 FLOAT_TOLERANCE = 1e-4
@@ -23,7 +25,7 @@ def predictor(tmp_path_factory):
 @pytest.fixture(scope="module")
 def real_faces(predictor, utkface_root):
     """32 real faces as the exported graph takes them: float32 0..255 at the card's load size."""
-    return predictor.load_sized([faces.load_rgb(p) for p in utkface_files(utkface_root, 32)])
+    return predictor.load_sized([imaging.load_rgb(p) for p in utkface_files(utkface_root, 32)])
 
 
 def _keras_outputs(predictor, sized):
@@ -94,7 +96,7 @@ def make_tiny_rnn_model(folder, precision=None):
     folder.mkdir(parents=True, exist_ok=True)
     with dtype_policy(precision):
         models.build("cnn_rnn_ensemble", **kwargs).save(folder / "best.keras")
-    predict.write_model_card(folder, preset, "cnn_rnn_ensemble", "cnn_rnn_ensemble", kwargs, tasks, spec,
+    model_card.write_model_card(folder, preset, "cnn_rnn_ensemble", "cnn_rnn_ensemble", kwargs, tasks, spec,
                              train_faces=0)
     return folder
 
@@ -120,7 +122,7 @@ def test_export_accuracy_of_a_recurrent_model_on_generated_faces(tmp_path, capsy
     assert result["faces"] == test_faces and result["split"] == "test" and result["mirror"] is False
     assert json.loads((out / "accuracy.json").read_text()) == result
     rows = {row["name"]: row for row in result["variants"]}
-    assert list(rows) == list(export.VARIANTS)
+    assert list(rows) == list(export_accuracy.VARIANTS)
     for row in rows.values():
         assert 0 <= row["gender_accuracy"] <= 1 and 0 <= row["age_group_accuracy"] <= 1 and row["age_mae"] >= 0
     card = json.loads((out / "model.tflite.model_card.json").read_text())
@@ -141,7 +143,7 @@ def test_face_metrics_against_labels(predictor):
     frame = pd.DataFrame({"gender": ["female", "male", "male", None], "age": [5.0, 25.0, 47.0, 91.0]})
     outputs = {"gender": np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.5, 0.5]]),
                "age_group": np.eye(10)[[0, 2, 3, 9]], "age": np.array([5.0, 30.0, 40.0, 91.0])}
-    metrics = export.face_metrics(predictor, outputs, frame)
+    metrics = export_accuracy.face_metrics(predictor, outputs, frame)
     assert metrics == {"gender_accuracy": 2 / 3, "age_group_accuracy": 0.75, "age_mae": 3.0}
 
 
@@ -159,13 +161,13 @@ def test_a_bfloat16_recurrent_model_exports_in_float32(tmp_path, utkface_root, m
     assert keras_predictor.network.layers[1].layers[1].compute_dtype == "bfloat16"
     monkeypatch.undo()
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # oneDNN held below AVX-512 BF16: no native bfloat16
-    assert not predict.native_bfloat16()
+    assert not precision.native_bfloat16()
     as_float = export.float32_network(keras_predictor.network)
     assert {layer.compute_dtype for layer in as_float.layers[1].layers} == {"float32"}
     assert export.float32_network(as_float) is as_float
     path = export.export(keras_predictor, "tflite", tmp_path / "model.tflite")
     assert json.loads(export.card_path(path, "tflite").read_text())["export"]["compute"] == "float32"
-    sized = keras_predictor.load_sized([faces.load_rgb(p) for p in utkface_files(utkface_root, 4)])
+    sized = keras_predictor.load_sized([imaging.load_rgb(p) for p in utkface_files(utkface_root, 4)])
     got = export.load_exported(path, "tflite")(sized)
     expected = _keras_outputs(keras_predictor, sized)
     assert float(np.abs(got["gender"] - expected["gender"]).max()) <= 0.02

@@ -5,17 +5,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agegender_tf import faces
-from agegender_tf.faces import (
+from agegender_tf import model_card
+from agegender_tf.imaging import as_rgb_uint8, load_rgb
+from agegender_tf.model_card import Framing
+from agegender_tf.serving import faces
+from agegender_tf.serving.faces import (
     FaceBox,
     FaceNotFound,
-    Framing,
     align_by_eyes,
-    as_rgb_uint8,
     crop_face,
     detect_faces,
     largest_face,
-    load_rgb,
     training_crop,
 )
 from tests.fixtures import truncate, write_jpeg
@@ -201,6 +201,6 @@ def test_committed_framing_matches_the_training_faces(utkface_root, detector, co
     """``TRAINING_FRAMING`` (measured on 200 faces) agrees with a fresh measurement on a sample."""
     paths = sorted((utkface_root / "UTKFace").glob("*.jpg"))[:count]
     measured = faces.measure_framing(paths, detector)
-    committed = faces.TRAINING_FRAMING["utkface"][detector]
+    committed = model_card.TRAINING_FRAMING["utkface"][detector]
     assert measured.faces >= count * 0.8
     assert abs(measured.margin - committed.margin) < 0.05 and abs(measured.shift - committed.shift) < 0.05

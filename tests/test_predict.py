@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from agegender_tf import cli, predict
+from agegender_tf import cli, imaging, model_card
 from agegender_tf.binning import DECADES
 from agegender_tf.data.manifest import GENDER_CLASSES
+from agegender_tf.serving import predictor as predict
 from tests.fixtures import TINY_GRA_NET, truncate, write_jpeg
 
 TASKS = ("gender", "age_group", "age")
@@ -35,7 +36,7 @@ def make_tiny_model(folder: Path) -> Path:
     keras.utils.set_random_seed(0)
     folder.mkdir(parents=True, exist_ok=True)
     models.build("gra_net", **kwargs).save(folder / "best.keras")
-    predict.write_model_card(folder, preset, "gra_net", "gra_net", kwargs, TASKS, spec, train_faces=0)
+    model_card.write_model_card(folder, preset, "gra_net", "gra_net", kwargs, TASKS, spec, train_faces=0)
     return folder
 
 
@@ -75,26 +76,27 @@ def test_model_locations_and_their_errors(tiny_model, tmp_path):
     lone = tmp_path / "lone" / "model.keras"
     lone.parent.mkdir()
     lone.write_bytes((tiny_model / "best.keras").read_bytes())
-    with pytest.raises(predict.ModelCardError, match="model.keras: no model_card.json beside it.*nothing is guessed"):
+    with pytest.raises(model_card.ModelCardError,
+                       match="model.keras: no model_card.json beside it.*nothing is guessed"):
         predict.load(lone)
     half = tmp_path / "half" / "best.keras"
     half.parent.mkdir()
     data = (tiny_model / "best.keras").read_bytes()
     half.write_bytes(data[: len(data) // 2])
     (half.parent / "model_card.json").write_text((tiny_model / "model_card.json").read_text())
-    with pytest.raises(predict.ModelCardError, match="half/best.keras is corrupt"):
+    with pytest.raises(model_card.ModelCardError, match="half/best.keras is corrupt"):
         predict.load(half)
     (half.parent / "model_card.json").write_text("{")
-    with pytest.raises(predict.ModelCardError, match="unreadable model card"):
+    with pytest.raises(model_card.ModelCardError, match="unreadable model card"):
         predict.load(half)
-    with pytest.raises(predict.ModelCardError, match="nowhere: no such model file or run folder"):
+    with pytest.raises(model_card.ModelCardError, match="nowhere: no such model file or run folder"):
         predict.load(tmp_path / "nowhere")
 
 
 def test_without_a_bundled_model_the_error_says_so():
-    if (predict.BUNDLED_DIR / predict.MODEL_NAME).is_file():
+    if (predict.BUNDLED_DIR / model_card.MODEL_NAME).is_file():
         pytest.skip("this install has a bundled model")
-    with pytest.raises(predict.ModelCardError, match="no bundled model in this install"):
+    with pytest.raises(model_card.ModelCardError, match="no bundled model in this install"):
         predict.load()
 
 
@@ -134,13 +136,12 @@ def test_predict_faces_takes_a_batch_array_and_refuses_one_face_alone(predictor)
 def test_mirror_averages_each_face_with_its_mirror(tiny_model, predictor, utkface_root, capsys):
     """``mirror`` runs the network on each face and its left-right mirror and averages the outputs; the
     card's ``test_time.mirror`` decides when it is not given, and the predictor's card says what it does."""
-    from agegender_tf import faces
 
     assert predictor.mirror is False and predictor.card["test_time"]["mirror"] is False
     mirrored = predict.Predictor(predictor.network, predictor.card, source=predictor.source, mirror=True)
     assert mirrored.card["test_time"]["mirror"] is True
     paths = utkface_files(utkface_root, 6)
-    images = [faces.load_rgb(p) for p in paths]
+    images = [imaging.load_rgb(p) for p in paths]
     plain = predictor.raw_outputs(images)
     flipped = predictor.raw_outputs([np.ascontiguousarray(image[:, ::-1]) for image in images])
     got = mirrored.raw_outputs(images)

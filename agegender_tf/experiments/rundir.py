@@ -22,14 +22,14 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
-import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
 from agegender_tf.errors import UsageError
+from agegender_tf.model_card import keras_archive_problem
+from agegender_tf.paths import write_text_atomic
 
 FINGERPRINT_FILE = "fingerprint.json"
 LOCK_FILE = ".lock"
@@ -48,30 +48,6 @@ class CorruptFile(UsageError):
 
 
 # ------------------------------------------------------------------------------------ atomic files
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; keep the permissions open() would give
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
-
-
 def write_json_atomic(path: str | Path, value) -> Path:
     return write_text_atomic(path, json.dumps(value, indent=2, default=str))
 
@@ -232,16 +208,7 @@ def check_keras_file(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_file():
         raise CorruptFile(f"{path} is missing although its network is marked finished; {FRESH_START}")
-    problem = None
-    try:
-        with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
-            if bad is not None:
-                problem = f"member {bad} fails its checksum"
-            elif "config.json" not in archive.namelist():
-                problem = "no config.json inside"
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
-        problem = f"not a complete .keras archive: {error}"
+    problem = keras_archive_problem(path)
     if problem:
         raise CorruptFile(f"{path} is corrupt ({problem}); {FRESH_START}")
     return path

@@ -132,7 +132,7 @@ def train_one(preset: Preset, model_name: str, builder: str, model_args: dict, t
     batched = dataclasses.replace(preset, batch_size=global_batch_size(preset.batch_size))
     datasets = make_datasets(batched, spec, tasks, usable, seed, binning)
     run_dir = out_dir / "train" / _run_name(model_name, tasks)
-    from agegender_tf.predict import write_model_card  # what `agegender predict` needs, beside best.keras
+    from agegender_tf.model_card import write_model_card  # what `agegender predict` needs, beside best.keras
 
     write_model_card(run_dir, preset, model_name, builder, kwargs, tasks, spec, train_faces=len(usable["train"]))
     model = load_finished(run_dir)

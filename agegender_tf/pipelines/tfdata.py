@@ -37,7 +37,7 @@ def decode_file(path, load_size):
 
 def resize_to_load_size(image, load_size):
     """uint8 RGB [H, W, 3], or a batch [N, H, W, 3] of one size, resized to ``load_size`` (H, W) as
-    training loads it (``agegender_tf.predict`` resizes face crops with it too)."""
+    training loads it (``agegender_tf.serving.predictor`` resizes face crops with it too)."""
     shape = tf.shape(image)
     height, width = shape[-3], shape[-2]
 

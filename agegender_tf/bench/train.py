@@ -1,9 +1,4 @@
-"""Benchmarks (speed targets are measured here, never in timed tests).
-
-``python -m agegender_tf.bench pipeline --root DIR [--json] [--images N]`` runs paper 003's
-augmentation (``transfer_vgg16_resnet50`` preset: rotation 30, shifts 0.2, flip, VGG16
-preprocess_input) at 224x224 on the same N UTKFace images through ImageDataGenerator and tf.data
-in one process, alternating, and prints the median images/second of each. Goal: tf.data >= 5x.
+"""Training throughput of a preset's main network.
 
 ``python -m agegender_tf.bench train --preset P [--profile cpu] [--steps N] [--json]`` trains P's
 main network for N steps fed from one in-memory batch repeated (the machine's limit for that
@@ -18,128 +13,18 @@ validation loss and metrics. See docs/performance.md.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import os
-import platform
-import sys
 import time
 
-from agegender_tf.paths import DATA_ENV
+from agegender_tf.bench import machine
 
-
-def _consume(batches) -> tuple[int, float]:
-    start = time.perf_counter()
-    seen = 0
-    for images, _ in batches:
-        seen += int(images.shape[0])
-    return seen, time.perf_counter() - start
-
-
-def bench_pipeline(root, images: int = 512, batch_size: int = 32, image_size: int = 224, seed: int = 0,
-                   repeats: int = 3) -> dict:
-    """Median images/second over ``repeats`` epochs of both backends on the first ``images``
-    UTKFace faces (warm-up excluded). tf.data is timed decoding every epoch (``tfdata_img_s``,
-    the like-for-like number) and from its cache of decoded images (``tfdata_cached_img_s``)."""
-    import numpy as np
-    import tensorflow as tf
-
-    from agegender_tf.data.readers import read_dataset
-    from agegender_tf.pipelines.checks import require_readable
-    from agegender_tf.pipelines.generator import make_generator
-    from agegender_tf.pipelines.spec import AUGMENT_PRESETS
-    from agegender_tf.pipelines.tfdata import make_dataset
-
-    result = read_dataset("utkface", root)
-    manifest = result.manifest.sort_values("path").head(images).reset_index(drop=True)
-    if len(manifest) < images:
-        raise ValueError(f"asked for {images} images, {root} has {len(manifest)} usable UTKFace faces")
-    spec = AUGMENT_PRESETS["transfer_vgg16_resnet50"]
-    start = time.perf_counter()
-    require_readable(manifest["path"])
-    validate_s = time.perf_counter() - start
-    options = dict(image_size=image_size, batch_size=batch_size, outputs=("gender",), training=True, seed=seed,
-                   validate=False)
-
-    generator = make_generator(manifest, spec, **options)
-    generator[0]  # warm-up: imports SciPy, first PIL decode
-    uncached = make_dataset(manifest, spec, cache=False, **options)
-    cached = make_dataset(manifest, spec, cache=True, **options)
-    for dataset in (uncached, cached):
-        for _ in dataset.take(1):  # warm-up: traces the map functions
-            pass
-    _consume(cached)  # fills the cache
-    idg, tfdata, tfdata_cached = [], [], []
-    # Rounds alternate the backends so a load change on a shared machine hits both alike.
-    for _ in range(repeats):
-        generator.on_epoch_end()
-        n, s = _consume(generator[i] for i in range(len(generator)))
-        idg.append(n / s)
-        n, s = _consume(uncached)
-        tfdata.append(n / s)
-        n, s = _consume(cached)
-        tfdata_cached.append(n / s)
-    idg_img_s, tfdata_img_s, cached_img_s = (float(np.median(v)) for v in (idg, tfdata, tfdata_cached))
-    return {
-        "images": int(len(manifest)),
-        "image_size": image_size,
-        "batch_size": batch_size,
-        "preset": "transfer_vgg16_resnet50",
-        "repeats": repeats,
-        "idg_img_s": round(idg_img_s, 1),
-        "tfdata_img_s": round(tfdata_img_s, 1),
-        "tfdata_cached_img_s": round(cached_img_s, 1),
-        "ratio": round(tfdata_img_s / idg_img_s, 2),
-        "ratio_cached": round(cached_img_s / idg_img_s, 2),
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "validate_s": round(validate_s, 2),
-        "cpu_count": os.cpu_count(),
-        "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "machine": platform.machine(),
-        "processor": platform.processor() or platform.uname().machine,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-    }
-
-
-# ------------------------------------------------------------------------------ training throughput
 PRECISION_SETTINGS = {
     "float32": ("float32", False),
     "float32_xla": ("float32", True),
     "bf16": ("mixed_bfloat16", False),
     "bf16_xla": ("mixed_bfloat16", True),
 }
-CPU_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
-
-
-def _cpu_features() -> list[str] | None:
-    """The matrix-math CPU flags of ``CPU_FEATURES`` this machine has (Linux ``/proc/cpuinfo``), else None."""
-    from agegender_tf.predict import cpu_flags
-
-    flags = cpu_flags()
-    return None if flags is None else [name for name in CPU_FEATURES if name in flags]
-
-
-def _machine() -> dict:
-    import keras
-    import tensorflow as tf
-
-    return {
-        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-        "cpu_count": os.cpu_count(),
-        "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "cpu_features": _cpu_features(),
-        "machine": platform.machine(),
-        "processor": platform.processor() or platform.uname().machine,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-    }
-
-
 def resolve_bench_preset(name: str, *, smoke: bool = False, profile: str | None = None, overrides=()):
     """The preset as ``agegender run`` resolves it (``--profile``, ``--smoke``, ``--set``)."""
     from agegender_tf.experiments.runner import resolve_preset
@@ -273,7 +158,7 @@ def bench_train(preset, data_root, *, steps: int = 20, warmup: int = 5, repeats:
         "setup_s": round(setup_s, 1),
         "cache_fill_s": round(cache_fill_s, 1),
         "load_average_before": [round(x, 2) for x in load_before] if load_before else None,
-        **_machine(),
+        **machine(),
     }
 
 
@@ -341,96 +226,5 @@ def bench_precision(preset, data_root, *, steps: int = 20, warmup: int = 5, repe
         "accuracy_steps": accuracy_steps,
         "val_images": min(val_images, network.faces["val"]) if accuracy_steps else 0,
         "settings": results,
-        **_machine(),
+        **machine(),
     }
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m agegender_tf.bench", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="which", required=True)
-    pipe = sub.add_parser("pipeline", help="ImageDataGenerator vs tf.data throughput on UTKFace")
-    pipe.add_argument("--root", required=True, help="UTKFace root (the folder holding UTKFace/)")
-    pipe.add_argument("--images", type=int, default=512)
-    pipe.add_argument("--batch-size", type=int, default=32)
-    pipe.add_argument("--image-size", type=int, default=224)
-    pipe.add_argument("--seed", type=int, default=0)
-    pipe.add_argument("--repeats", type=int, default=3, help="alternating rounds; medians reported")
-    pipe.add_argument("--json", action="store_true", help="print only the JSON object")
-    for which, help_text in (("train", "in-memory batch vs the kit's pipeline feeding a preset's main network"),
-                             ("precision", "float32 / XLA / mixed_bfloat16 training speed of a preset's main network")):
-        bench = sub.add_parser(which, help=help_text)
-        bench.add_argument("--preset", required=True, help="a preset, several separated by commas, or all")
-        bench.add_argument("--data-root", default=os.environ.get(DATA_ENV),
-                           help=f"folder holding the datasets (default ${DATA_ENV})")
-        bench.add_argument("--profile", default=None, help="the preset's profile, as in agegender run (e.g. cpu)")
-        bench.add_argument("--smoke", action="store_true", help="the preset's smoke sizes")
-        bench.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                           help="override a preset field, as in agegender run (repeatable)")
-        bench.add_argument("--steps", type=int, default=20, help="timed steps per round")
-        bench.add_argument("--warmup", type=int, default=5, help="untimed steps at the start of each block")
-        bench.add_argument("--repeats", type=int, default=2, help="timed rounds per block; medians reported")
-        bench.add_argument("--seed", type=int, default=0)
-        bench.add_argument("--json", action="store_true", help="print only the JSON object")
-        if which == "precision":
-            bench.add_argument("--accuracy-steps", type=int, default=0,
-                               help="also train each setting this many steps on the real pipeline and score it")
-            bench.add_argument("--val-images", type=int, default=1024, help="validation faces scored (accuracy check)")
-            bench.add_argument("--settings", default=",".join(PRECISION_SETTINGS),
-                               help=f"comma-separated subset of {','.join(PRECISION_SETTINGS)}")
-            bench.add_argument("--passes", type=int, default=2,
-                               help="passes over the settings, alternating forward and reverse order")
-    from agegender_tf.bench_predict import add_benchmarks
-
-    add_benchmarks(sub)  # predict, faces-memory, framing
-    args = parser.parse_args(argv)
-    if getattr(args, "run_benchmark", None):  # predict, faces-memory, framing (bench_predict.py)
-        report, summary = args.run_benchmark(args)
-        _print(report, summary, args.json)
-        return 0
-    if args.which == "pipeline":
-        report = bench_pipeline(args.root, args.images, args.batch_size, args.image_size, args.seed, args.repeats)
-        _print(report, f"tf.data / ImageDataGenerator: {report['ratio']}x (cached epoch: {report['ratio_cached']}x); "
-                       "goal >= 5x", args.json)
-        return 0
-    if not args.data_root:
-        parser.error(f"no --data-root given and ${DATA_ENV} is unset")
-    if args.steps < 1 or args.warmup < 1 or args.repeats < 1 or getattr(args, "passes", 1) < 1:
-        parser.error("--steps, --warmup, --repeats and --passes must be >= 1")
-    settings = tuple(s.strip() for s in getattr(args, "settings", "").split(",") if s.strip())
-    unknown = [s for s in settings if s not in PRECISION_SETTINGS]
-    if args.which == "precision" and (unknown or not settings):
-        parser.error(f"--settings: unknown {unknown}; choose from {','.join(PRECISION_SETTINGS)}")
-    from agegender_tf.experiments.presets import PRESETS
-
-    names = list(PRESETS) if args.preset == "all" else [n.strip() for n in args.preset.split(",") if n.strip()]
-    common = dict(steps=args.steps, warmup=args.warmup, repeats=args.repeats, seed=args.seed)
-    for name in names:  # one process: the file check and the manifest are shared between presets
-        preset = resolve_bench_preset(name, smoke=args.smoke, profile=args.profile, overrides=args.overrides)
-        if args.which == "train":
-            report = bench_train(preset, args.data_root, **common)
-            summary = (f"{report['preset']} ({report['network']}): pipeline {report['pipeline_img_s']} img/s / "
-                       f"in-memory {report['in_memory_img_s']} img/s = {report['ratio']}; goal >= 0.9")
-        else:
-            report = bench_precision(preset, args.data_root, accuracy_steps=args.accuracy_steps,
-                                     val_images=args.val_images, settings=settings, passes=args.passes, **common)
-            summary = f"{report['preset']} ({report['network']}): " + "; ".join(
-                f"{setting} {row['img_s']} img/s (speed-up by CPU time {row.get('speedup_cpu')})"
-                if "img_s" in row else f"{setting} {row.get('error')}" for setting, row in report["settings"].items())
-        _print(report, summary, args.json)
-        _release_models()
-    return 0
-
-
-def _print(report: dict, summary: str, as_json: bool) -> None:
-    """One JSON line per report (``--json``), else indented JSON and a one-line summary."""
-    print(json.dumps(report) if as_json else json.dumps(report, indent=2) + "\n" + summary, flush=True)
-
-
-def _release_models() -> None:
-    """Free the networks of the preset just measured before the next one is built."""
-    if "keras" in sys.modules:
-        sys.modules["keras"].backend.clear_session()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,5 +1,4 @@
-"""``agegender predict``, ``agegender export`` and ``agegender export-accuracy`` (using a trained model;
-``agegender_tf.predict``, ``agegender_tf.export``).
+"""``agegender predict``, ``export``, ``export-accuracy`` and ``app``: the commands that use a trained model.
 
 ``predict`` exit status: 0 when every file was read (photos without a face included), 1 when any
 file could not be used (each named on stderr in one line; the others still run), 2 for a usage
@@ -9,13 +8,17 @@ error (unknown option, missing or unreadable model).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 from agegender_tf.errors import UsageError
+from agegender_tf.imaging import IMAGE_SUFFIXES
+from agegender_tf.serving import DETECTORS
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff")
+APP_SCRIPT = Path(__file__).with_name("app.py")
 
 
 def add_commands(subparsers) -> None:
@@ -30,7 +33,7 @@ def add_commands(subparsers) -> None:
     predict.add_argument("--annotate", metavar="OUT_DIR", help="write each photo with boxes and labels drawn")
     predict.add_argument("--aligned", action="store_true", help="each image is one already-cropped face")
     predict.add_argument("--batch-size", type=int, default=64, help="faces per network call (default 64)")
-    predict.add_argument("--detector", default="mtcnn", choices=("mtcnn", "haar"),
+    predict.add_argument("--detector", default=DETECTORS[0], choices=DETECTORS,
                          help="face detector for photos (default mtcnn; haar is paper 003's)")
     add_mirror_option(predict)
     predict.set_defaults(func=_predict, uses_tensorflow=True)
@@ -65,6 +68,15 @@ def add_commands(subparsers) -> None:
     accuracy.add_argument("--json", action="store_true", help="print the result as one JSON object")
     add_mirror_option(accuracy)
     accuracy.set_defaults(func=_export_accuracy, uses_tensorflow=True)
+
+    app = subparsers.add_parser("app", help="start the web app: upload photos, see each face's predictions")
+    app.add_argument("--model", default=None,
+                     help="run folder or .keras file with model_card.json beside it (default: the bundled model)")
+    app.add_argument("--port", type=int, default=8501, help="port to serve on (default 8501)")
+    app.add_argument("--address", default="localhost",
+                     help="address to listen on (default localhost; 0.0.0.0 serves other machines)")
+    app.add_argument("--detector", default=DETECTORS[0], choices=DETECTORS, help="the page's default detector")
+    app.set_defaults(func=_app)
 
 
 def add_mirror_option(parser) -> None:
@@ -128,52 +140,28 @@ def _print_table_rows(result: dict, tasks) -> None:
 
 def annotate(path, result: dict, out_dir, used: set) -> Path:
     """Write the photo at ``path`` with each face boxed, numbered and labelled into ``out_dir``."""
-    import cv2
+    from agegender_tf.imaging import image_size, load_rgb
+    from agegender_tf.paths import replace_atomic
+    from agegender_tf.serving.annotate import annotated_path, draw_faces
+    from agegender_tf.serving.predictor import PHOTO_SIDE
 
-    from agegender_tf import faces
-    from agegender_tf.predict import PHOTO_SIDE
-
-    image = faces.load_rgb(path, max_side=PHOTO_SIDE).copy()
-    width, _ = faces.image_size(path)
-    scale = image.shape[1] / width
-    thickness = max(1, round(max(image.shape[:2]) / 400))
-    for number, face in enumerate(result["faces"], 1):
-        x, y, w, h = (int(round(v * scale)) for v in face["box"])
-        cv2.rectangle(image, (x, y), (x + w, y + h), (255, 200, 0), thickness)
-        parts = [str(number)]
-        if "gender" in face:
-            parts.append(face["gender"]["label"])
-        if "age" in face:
-            parts.append(f"{face['age']:.0f}y")
-        elif "age_group" in face:
-            parts.append(face["age_group"]["label"])
-        text = " ".join(parts)
-        font = max(0.4, thickness * 0.5)
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, thickness)
-        top = max(0, y - th - base - 2)
-        cv2.rectangle(image, (x, top), (x + tw + 2, top + th + base + 2), (255, 200, 0), -1)
-        cv2.putText(image, text, (x + 1, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, font, (0, 0, 0), thickness,
-                    cv2.LINE_AA)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"{Path(path).stem}.jpg"
-    count = 1
-    while target in used:
-        count += 1
-        target = out_dir / f"{Path(path).stem}_{count}.jpg"
-    used.add(target)
-    cv2.imwrite(str(target), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    image = load_rgb(path, max_side=PHOTO_SIDE)
+    drawn = draw_faces(image, result["faces"], scale=image.shape[1] / image_size(path)[0], labels=True)
+    target = annotated_path(path, out_dir, used)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with replace_atomic(target) as temporary:
+        drawn.save(temporary, format="JPEG", quality=92)
     return target
 
 
 def _predict(args) -> int:
-    from agegender_tf import predict
+    from agegender_tf.serving import predictor as predict
 
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
     predictor = predict.load(args.model, batch_size=args.batch_size, mirror=args.mirror)
     if not args.aligned and args.detector == "mtcnn":
-        from agegender_tf import faces
+        from agegender_tf.serving import faces
 
         try:
             faces.require_detector("mtcnn")
@@ -202,7 +190,8 @@ def _predict(args) -> int:
 
 
 def _export(args) -> int:
-    from agegender_tf import export, predict
+    from agegender_tf.serving import export
+    from agegender_tf.serving import predictor as predict
 
     predictor = predict.load(args.model, mirror=args.mirror)
     path = export.export(predictor, args.format, args.out, args.quantize)
@@ -214,17 +203,43 @@ def _export(args) -> int:
 def _export_accuracy(args) -> int:
     import tempfile
 
-    from agegender_tf import export, predict
+    from agegender_tf.serving import export_accuracy
+    from agegender_tf.serving import predictor as predict
 
     if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
         raise UsageError("--batch-size and --limit must be at least 1")
     predictor = predict.load(args.model, mirror=args.mirror)
-    frame = export.labelled_faces(args.data_root, args.split, args.split_file, args.limit)
+    frame = export_accuracy.labelled_faces(args.data_root, args.split, args.split_file, args.limit)
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(args.out) if args.out else Path(scratch)
-        result = export.evaluate_tflite(predictor, frame, folder, batch_size=args.batch_size)
+        result = export_accuracy.evaluate_tflite(predictor, frame, folder, batch_size=args.batch_size)
         result["split"] = args.split
         if args.out:
             (folder / "accuracy.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result) if args.json else export.format_evaluation(result))
+    print(json.dumps(result) if args.json else export_accuracy.format_evaluation(result))
     return 0
+
+
+def streamlit_command(model: str | None, port: int, address: str = "localhost",
+                      detector: str = DETECTORS[0]) -> list[str]:
+    """The ``streamlit run`` command line that serves the app (paper 003 sec. 4.5, the deployment); the
+    app reads its own arguments (``--model``, ``--detector``) after ``--``."""
+    command = [sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT),
+               "--server.port", str(port), "--server.address", address, "--server.headless", "true",
+               "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
+               "--", "--detector", detector]
+    if model is not None:
+        command += ["--model", str(Path(model).resolve())]
+    return command
+
+
+def _app(args) -> int:
+    if importlib.util.find_spec("streamlit") is None:
+        raise UsageError("the web app needs streamlit: pip install 'streamlit>=1.53,<2'")
+    if args.model is not None and not Path(args.model).exists():
+        raise UsageError(f"{args.model}: no such model file or run folder")
+    print(f"serving the app at http://{args.address}:{args.port} (Ctrl+C stops it)", flush=True)
+    try:
+        return subprocess.call(streamlit_command(args.model, args.port, args.address, args.detector))
+    except KeyboardInterrupt:
+        return 0

@@ -3,8 +3,8 @@ age group and age (paper 003 sec. 4.5, the deployment: the user uploads a photo,
 and cropped, and the page shows the photo and the predicted probability of each class).
 
 Started by ``agegender app [--model M] [--port N]``, which runs
-``streamlit run agegender_tf/app.py -- --model M``; the app reads its own arguments after ``--``.
-It calls the same predictor as ``agegender predict`` (``agegender_tf.predict``) and never
+``streamlit run agegender_tf/serving/app.py -- --model M``; the app reads its own arguments after ``--``.
+It calls the same predictor as ``agegender predict`` (``agegender_tf.serving.predictor``) and never
 re-implements preprocessing. Every upload is handled on its own: a bad file gets a one-line
 message in the page and the other files still run.
 """
@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
 
-from agegender_tf import faces
+from agegender_tf.imaging import image_size, load_rgb
+from agegender_tf.serving import DETECTORS
+from agegender_tf.serving.annotate import draw_faces
 
 MAX_UPLOAD_MB = 15  # larger uploads are refused with a message in the page
 DISPLAY_WIDTH = 1200  # the annotated photo is shown at most this wide
-BOX_COLOUR = (255, 64, 0)
 TITLE = "Age and gender from face photos"
 CAPTION = ("The deployment of paper 003 (sec. 4.5): upload a photo; every face is detected, cropped "
            "and predicted; the page shows the photo and each class's probability.")
@@ -44,10 +44,10 @@ class PhotoResult:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="agegender_tf/app.py", description="the agegender web app")
+    parser = argparse.ArgumentParser(prog="agegender_tf/serving/app.py", description="the agegender web app")
     parser.add_argument("--model", default=None,
                         help="run folder or .keras file with model_card.json beside it (default: the bundled model)")
-    parser.add_argument("--detector", default=faces.DETECTORS[0], choices=faces.DETECTORS,
+    parser.add_argument("--detector", default=DETECTORS[0], choices=DETECTORS,
                         help="the default face detector")
     return parser.parse_args(argv)
 
@@ -68,8 +68,8 @@ def analyse_upload(name: str, data: bytes, predictor, detector: str, aligned: bo
             path = Path(folder) / (Path(name).name or "upload")
             path.write_bytes(data)
             found = predictor.predict_photo(path, detector=detector, aligned=aligned)["faces"]
-            width, _ = faces.image_size(path)
-            image = faces.load_rgb(path, max_side=DISPLAY_WIDTH)
+            width, _ = image_size(path)
+            image = load_rgb(path, max_side=DISPLAY_WIDTH)
     except Exception as exc:  # one bad upload must not stop the others nor show a traceback
         message = first_line(exc)
         if path is not None:
@@ -80,27 +80,6 @@ def analyse_upload(name: str, data: bytes, predictor, detector: str, aligned: bo
         result.warning = (f"{name}: no face found by the {detector} detector; try the other detector, "
                           "or tick 'already-cropped face' for a single aligned face")
     return result
-
-
-def annotate(image: np.ndarray, found: list[dict], scale: float = 1.0) -> Image.Image:
-    """The photo, shrunk to at most ``DISPLAY_WIDTH``, with each face's box and number drawn
-    (``scale``: the image's size over the file's, in which the boxes are given)."""
-    photo = Image.fromarray(image)
-    shrink = min(1.0, DISPLAY_WIDTH / photo.width)
-    if shrink < 1.0:
-        photo = photo.resize((round(photo.width * shrink), round(photo.height * shrink)))
-    draw = ImageDraw.Draw(photo)
-    line = max(2, round(min(photo.size) / 150))
-    font = ImageFont.load_default(size=max(14, round(min(photo.size) / 18)))
-    for number, face in enumerate(found, start=1):
-        x, y, w, h = (v * scale * shrink for v in face["box"])
-        draw.rectangle((x, y, x + w, y + h), outline=BOX_COLOUR, width=line)
-        label = str(number)
-        left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
-        tag_y = y - (bottom - top) - 2 * line if y > (bottom - top) + 2 * line else y
-        draw.rectangle((x, tag_y, x + right - left + 2 * line, tag_y + bottom - top + 2 * line), fill=BOX_COLOUR)
-        draw.text((x + line - left, tag_y + line - top), label, fill=(255, 255, 255), font=font)
-    return photo
 
 
 def face_crop(image: np.ndarray, box, scale: float = 1.0) -> np.ndarray:
@@ -143,7 +122,7 @@ def show_result(st, result: PhotoResult) -> None:
         return
     if result.warning:
         st.warning(result.warning)
-    st.image(annotate(result.image, result.faces, result.scale),
+    st.image(draw_faces(result.image, result.faces, result.scale, max_width=DISPLAY_WIDTH),
              caption=f"{len(result.faces)} face{'s' if len(result.faces) != 1 else ''} found")
     for number, face in enumerate(result.faces, start=1):
         st.markdown(f"**{face_summary(number, face)}**")
@@ -162,7 +141,7 @@ def show_result(st, result: PhotoResult) -> None:
 def main(argv: list[str]) -> None:
     import streamlit as st
 
-    from agegender_tf import predict
+    from agegender_tf.serving import predictor as predict
 
     args = parse_args(argv)
     st.set_page_config(page_title="agegender", layout="wide")
@@ -184,7 +163,7 @@ def main(argv: list[str]) -> None:
         return
 
     with st.sidebar:
-        detector = st.radio("Face detector", faces.DETECTORS, index=faces.DETECTORS.index(args.detector),
+        detector = st.radio("Face detector", DETECTORS, index=DETECTORS.index(args.detector),
                             help="mtcnn: stronger; haar: OpenCV's Haar cascade, as in paper 003")
         aligned = st.checkbox("already-cropped face", help="treat each photo as one aligned face (UTKFace, Adience)")
         with st.expander("Model card"):
@@ -199,6 +178,6 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":  # streamlit runs this file as __main__; run the importable module's
-    from agegender_tf.app import main as app_main  # copy, so cached results pickle by its class names
+    from agegender_tf.serving.app import main as app_main  # copy, so cached results pickle by its class names
 
     app_main(sys.argv[1:])

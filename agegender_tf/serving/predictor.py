@@ -1,15 +1,12 @@
-"""Use a trained model: its model card, one predictor object for faces and photos (DESIGN.md, "Using a
-trained model"). The CLI (``agegender predict``), the Streamlit app (paper 003 sec. 4.5) and export
-all go through :class:`Predictor`; none re-implements preprocessing.
+"""Use a trained model: one predictor object for faces and photos (DESIGN.md, "Using a trained model").
+The CLI (``agegender predict``), the Streamlit app (paper 003 sec. 4.5) and export all go through
+:class:`Predictor`; none re-implements preprocessing.
 
->>> from agegender_tf import predict
->>> predictor = predict.load()            # the bundled model; or a run folder, or FILE.keras
->>> predictor.predict_photo("group.jpg")  # {"file": ..., "faces": [{"box": [x, y, w, h], "gender": ...}]}
+>>> from agegender_tf.serving import predictor
+>>> model = predictor.load()          # the bundled model; or a run folder, or FILE.keras
+>>> model.predict_photo("group.jpg")  # {"file": ..., "faces": [{"box": [x, y, w, h], "gender": ...}]}
 
-A *model card* (``model_card.json`` beside each network's ``best.keras``, written by every
-``agegender run``) holds what prediction needs: builder and arguments, input and load size, value
-mapping, the labels of each head and the binning, how training faces are framed around a detector's
-box, and what the model was trained on. Nothing is guessed from a file name.
+What prediction needs is read from the network's model card (``agegender_tf.model_card``).
 
 A face crop becomes model input exactly as in training: resized to the card's ``load_size`` by the
 training pipeline's resize (``pipelines.tfdata.resize_to_load_size``), centre-cropped to
@@ -28,117 +25,24 @@ from pathlib import Path
 
 import numpy as np
 
-from agegender_tf import faces
 from agegender_tf.errors import UsageError
+from agegender_tf.imaging import as_rgb_uint8, image_size, load_rgb
+from agegender_tf.model_card import (
+    CARD_NAME,
+    MODEL_NAME,
+    Framing,
+    ModelCardError,
+    keras_archive_problem,
+    read_model_card,
+)
+from agegender_tf.serving import faces
+from agegender_tf.serving.precision import compute_dtype, float32_network, has_gpu, native_bfloat16
 
-CARD_NAME = "model_card.json"
-MODEL_NAME = "best.keras"
-CARD_VERSION = 1
-BUNDLED_DIR = Path(__file__).parent / "assets" / "model"
+BUNDLED_DIR = Path(__file__).parents[1] / "assets" / "model"
 # Photos are decoded at a reduced JPEG scale when larger than this (longest side); boxes stay in
 # the file's own pixels. Face crops from the reduced photo still far exceed any model's input size.
 PHOTO_SIDE = 4000
 DEFAULT_BATCH = 64
-
-
-class ModelCardError(UsageError):
-    """A model or its card is missing, unreadable or incomplete (one line naming the file)."""
-
-
-# ------------------------------------------------------------------------------------- model cards
-def make_model_card(preset, model_name: str, builder: str, builder_args: dict, tasks, spec,
-                    train_faces: int | None = None) -> dict:
-    """The card of one network of a run: ``builder_args`` as the builder was called, ``spec`` the
-    augmentation spec it was trained with (its load size, crop and value mapping)."""
-    import agegender_tf
-    from agegender_tf import models
-    from agegender_tf.binning import get_binning
-    from agegender_tf.pipelines.targets import task_labels
-
-    tasks = list(tasks)
-    binning = get_binning(preset.binning) if preset.binning and "age_group" in tasks else None
-    facts = models.preprocessing(builder, **builder_args)
-    load_size, out_size = spec.sizes(preset.image_size)
-    heads = {}
-    for task, labels in task_labels(tasks, binning).items():
-        if labels is None:
-            heads[task] = {"kind": "regression", "unit": "years"}
-        else:
-            heads[task] = {"kind": "classes", "labels": labels}
-            if task == "age_group":
-                heads[task]["binning"] = binning.name
-    framing = faces.TRAINING_FRAMING.get(preset.dataset, {})
-    return _jsonable({
-        "card_version": CARD_VERSION,
-        "model_file": MODEL_NAME,
-        "model_name": model_name,
-        "preset": preset.name,
-        "paper": f"paper {preset.seed_document[:3]}",
-        "builder": builder,
-        "builder_args": builder_args,
-        "tasks": tasks,
-        "heads": heads,
-        "binning": binning.name if binning else None,
-        "input_size": list(facts["input_size"]),
-        "load_size": list(load_size),
-        "crop": list(out_size),
-        "preprocessing": spec.preprocess,
-        "face_framing": {name: f.to_dict() for name, f in framing.items()},
-        "training_data": {
-            "dataset": preset.dataset,
-            "note": getattr(preset, "dataset_note", ""),
-            "split": preset.split,
-            "train_faces": train_faces,
-            "image_size": preset.image_size,
-            "epochs": preset.epochs,
-            "max_train_images": preset.max_train_images,
-        },
-        "kit_version": agegender_tf.__version__,
-    })
-
-
-def write_model_card(run_dir, preset, model_name: str, builder: str, builder_args: dict, tasks, spec,
-                     train_faces: int | None = None) -> Path:
-    """Write ``run_dir/model_card.json`` (``make_model_card``) beside the network's ``best.keras``."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    card = make_model_card(preset, model_name, builder, builder_args, tasks, spec, train_faces)
-    path = run_dir / CARD_NAME
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(card, indent=2) + "\n")
-    os.replace(temporary, path)
-    return path
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-_REQUIRED = ("builder", "tasks", "heads", "input_size", "load_size", "preprocessing")
-
-
-def read_model_card(path) -> dict:
-    """The card at ``path``, checked for the fields prediction needs; ModelCardError naming it otherwise."""
-    path = Path(path)
-    try:
-        card = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ModelCardError(f"{path}: model card not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelCardError(f"{path}: unreadable model card ({exc})") from None
-    missing = [k for k in _REQUIRED if k not in card] if isinstance(card, dict) else list(_REQUIRED)
-    if missing:
-        raise ModelCardError(f"{path}: model card lacks {', '.join(missing)}")
-    if card.get("card_version", 0) > CARD_VERSION:
-        raise ModelCardError(f"{path}: model card version {card['card_version']} is newer than this kit reads "
-                             f"({CARD_VERSION}); upgrade agegender-tf")
-    return card
 
 
 def locate_model(model=None) -> tuple[Path, Path]:
@@ -181,21 +85,20 @@ def load(model=None, batch_size: int = DEFAULT_BATCH, mirror: bool | None = None
     card = read_model_card(card_file)
     network = _load_network(keras_file)
     reduced = compute_dtype(network)
-    if (reduced == "bfloat16" and not native_bfloat16()) or (reduced == "float16" and not _has_gpu()):
+    if (reduced == "bfloat16" and not native_bfloat16()) or (reduced == "float16" and not has_gpu()):
         network = float32_network(network)  # emulated half precision is slower, or fails
     return Predictor(network, card, source=str(keras_file), batch_size=batch_size, mirror=mirror)
 
 
 def _load_network(keras_file: Path):
     """The Keras network in ``keras_file`` (not compiled); ModelCardError naming the file when unusable."""
-    import agegender_tf.models  # noqa: F401  (registers the custom layers)
-    from agegender_tf.experiments.rundir import CorruptFile, check_keras_file
-
-    try:
-        check_keras_file(keras_file)
-    except CorruptFile as exc:
-        raise ModelCardError(str(exc).split(";")[0]) from None
     import keras
+
+    import agegender_tf.models  # noqa: F401  (registers the custom layers)
+
+    problem = keras_archive_problem(keras_file)
+    if problem:
+        raise ModelCardError(f"{keras_file} is corrupt ({problem})")
 
     try:
         network = keras.saving.load_model(keras_file, compile=False)
@@ -203,81 +106,6 @@ def _load_network(keras_file: Path):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelCardError(f"{keras_file}: cannot load the Keras model ({first})") from None
     return network
-
-
-def _has_gpu() -> bool:
-    import tensorflow as tf
-
-    return bool(tf.config.list_physical_devices("GPU"))
-
-
-def _float32_config(value):
-    """A Keras config with every mixed-precision dtype policy (a ``DTypePolicy`` entry, or a ``dtype``
-    given by name) replaced by float32; layer names and everything else stay."""
-    if isinstance(value, dict):
-        policy = str(value.get("config", {}).get("name", "")) if value.get("class_name") == "DTypePolicy" else ""
-        if policy.startswith("mixed_"):
-            return {**value, "config": {**value["config"], "name": "float32"}}
-        return {key: ("float32" if key == "dtype" and isinstance(inner, str) and inner.startswith("mixed_")
-                      else _float32_config(inner)) for key, inner in value.items()}
-    if isinstance(value, list):
-        return [_float32_config(inner) for inner in value]
-    return value
-
-
-def float32_network(network):
-    """``network`` itself when it computes in float32, else a copy whose layers all compute in float32
-    with the same weights (mixed-precision variables are float32 already)."""
-    config = network.get_config()
-    converted = _float32_config(config)
-    if converted == config:
-        return network
-    import agegender_tf.models  # noqa: F401  (registers the custom layers)
-
-    copy = network.__class__.from_config(converted)
-    copy.set_weights(network.get_weights())
-    return copy
-
-
-def nested_layers(network):
-    """``network`` and every layer in it, models nested in it included."""
-    stack = [network]
-    while stack:
-        layer = stack.pop()
-        yield layer
-        stack.extend(getattr(layer, "layers", None) or [])
-
-
-def compute_dtype(network) -> str:
-    """The narrowest dtype ``network``'s layers compute in: "bfloat16", "float16" or "float32"."""
-    seen = {str(getattr(layer, "compute_dtype", "float32")) for layer in nested_layers(network)}
-    return next((dtype for dtype in ("bfloat16", "float16") if dtype in seen), "float32")
-
-
-def native_bfloat16() -> bool:
-    """Whether this machine computes bfloat16 natively: a GPU of compute capability 8.0 or more, or,
-    without a GPU, a CPU with AVX-512 BF16 or AMX (Linux) that ``ONEDNN_MAX_CPU_ISA`` does not rule out.
-    Elsewhere bfloat16 is slower than float32 (1.6x on AVX-512 without BF16, measured on the bundled
-    model) or fails (with AVX2 alone oneDNN has no bfloat16 convolution)."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability") or (0, 0)
-        return tuple(capability) >= (8, 0)
-    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
-    if isa != "ALL" and "BF16" not in isa and "AMX" not in isa:
-        return False
-    return bool((cpu_flags() or set()) & {"avx512_bf16", "amx_bf16"})
-
-
-def cpu_flags() -> set[str] | None:
-    """This CPU's feature flags (Linux ``/proc/cpuinfo``), else None."""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            return set(next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), []))
-    except OSError:
-        return None
 
 
 def bundle(model, dest=BUNDLED_DIR, mirror: bool | None = None) -> Path:
@@ -297,7 +125,6 @@ def bundle(model, dest=BUNDLED_DIR, mirror: bool | None = None) -> Path:
     return dest
 
 
-# --------------------------------------------------------------------------------------- predictor
 class Predictor:
     """A trained network with its card: face crops or photos in, labelled probabilities out."""
 
@@ -378,7 +205,7 @@ class Predictor:
     def load_sized(self, images) -> np.ndarray:
         """float32 0..255 [N, load_h, load_w, 3]: face crops of any size resized as in training
         (the input of ``model_input_to_outputs`` and of an exported model)."""
-        images = [faces.as_rgb_uint8(image, name=f"face {i}") for i, image in enumerate(images)]
+        images = [as_rgb_uint8(image, name=f"face {i}") for i, image in enumerate(images)]
         sized = np.zeros((len(images), *self.load_size, 3), np.float32)
         for indices, batch in self._batches(images):
             sized[indices] = self._sized(batch).numpy()
@@ -419,17 +246,17 @@ class Predictor:
         """Face dicts (no ``box``) for a list or [N, H, W, C] array of face crops (RGB uint8 or float 0..1)."""
         if isinstance(images, np.ndarray) and images.ndim != 4:
             raise ValueError(f"faces: pass a list of face images or an [N, H, W, C] array, got shape {images.shape}")
-        images = [faces.as_rgb_uint8(image, name=f"face {i}") for i, image in enumerate(images)]
+        images = [as_rgb_uint8(image, name=f"face {i}") for i, image in enumerate(images)]
         return self.face_results(self.raw_outputs(images))
 
     # ----- photos and files
-    def _framing(self, detector: str) -> faces.Framing:
+    def _framing(self, detector: str) -> Framing:
         framing = self.card.get("face_framing", {}).get(detector)
         if framing is None:
             data = self.card.get("training_data", {}).get("dataset")
             raise ModelCardError(f"{self.source}: its card has no face framing for detector {detector!r} "
                                  f"(training data {data!r} not measured); use aligned=True for cropped faces")
-        return faces.Framing(float(framing["margin"]), float(framing.get("shift", 0.0)), int(framing.get("faces", 0)))
+        return Framing(float(framing["margin"]), float(framing.get("shift", 0.0)), int(framing.get("faces", 0)))
 
     def predict_photo(self, photo, detector: str = "mtcnn", aligned: bool = False) -> dict:
         """``{"file": str | None, "faces": [...]}`` for a path or an RGB array. Every face is detected,
@@ -438,11 +265,11 @@ class Predictor:
         name = None if isinstance(photo, np.ndarray) else str(photo)
         framing = None if aligned else self._framing(detector)
         if name is None:
-            image = faces.as_rgb_uint8(photo)
+            image = as_rgb_uint8(photo)
             width, height = image.shape[1], image.shape[0]
         else:
-            width, height = faces.image_size(photo)
-            image = faces.load_rgb(photo, max_side=None if aligned else PHOTO_SIDE)
+            width, height = image_size(photo)
+            image = load_rgb(photo, max_side=None if aligned else PHOTO_SIDE)
         if aligned:
             result = self.predict_faces([image])[0]
             return {"file": name, "faces": [{"box": [0, 0, int(width), int(height)], **result}]}
@@ -476,7 +303,7 @@ class Predictor:
 
         def prepare(path):
             try:
-                image = faces.load_rgb(path)
+                image = load_rgb(path)
                 return image, (image.shape[1], image.shape[0]), None
             except ValueError as exc:
                 return None, None, str(exc)

@@ -1,4 +1,4 @@
-"""Benchmarks of using a trained model (sub-commands of ``python -m agegender_tf.bench``).
+"""Benchmarks of using a trained model: ``python -m agegender_tf.bench predict | faces-memory | framing``.
 
 ``predict --root UTKFACE_ROOT [--model M] [--faces N] [--batch-size B] [--json]``: aligned faces per
 second of ``Predictor.predict_files`` end to end (decode, resize, network, face dicts), median of
@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from agegender_tf.bench import machine_load
+
 PREDICT_GOAL = 300.0
 MEMORY_GOAL_MB = 1536.0
 
@@ -41,7 +43,7 @@ def bench_predict(root, model=None, faces: int = 1024, batch_size: int = 64, rep
     ``mirror`` as for ``predict.load`` (None: the card's choice)."""
     import numpy as np
 
-    from agegender_tf import predict
+    from agegender_tf.serving import predictor as predict
 
     files = _utkface_files(root, faces)
     started = time.perf_counter()
@@ -68,9 +70,7 @@ def bench_predict(root, model=None, faces: int = 1024, batch_size: int = 64, rep
         "all_faces_per_s": [round(r, 1) for r in rates],
         "goal_faces_per_s": PREDICT_GOAL,
         "load_s": round(load_s, 2),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "cpu_count": os.cpu_count(),
-        "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        **machine_load(),
     }
 
 
@@ -94,14 +94,15 @@ def write_big_photo(path, width: int, height: int, face_file=None) -> Path:
 
 _MEMORY_SCRIPT = """
 import json, resource, sys
-from agegender_tf import faces
+from agegender_tf import imaging
+from agegender_tf.serving import faces
 path, detector, detect = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 faces.require_detector(detector)
 if detect:
     boxes = faces.detect_faces(path, detector)
 else:
     boxes = None
-    image = faces.load_rgb(path, max_side=faces.DETECT_SIDE)
+    image = imaging.load_rgb(path, max_side=faces.DETECT_SIDE)
 print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "boxes": None if boxes is None else [[b.x, b.y, b.width, b.height] for b in boxes]}))
 """
@@ -141,17 +142,20 @@ def bench_faces_memory(width: int = 12000, height: int = 9000, detector: str = "
 
 def bench_framing(root, faces: int = 200) -> dict:
     """``faces.measure_framing`` for each detector on the first ``faces`` UTKFace files."""
-    from agegender_tf import faces as face_module
+    from agegender_tf.model_card import TRAINING_FRAMING
+    from agegender_tf.serving import DETECTORS
+    from agegender_tf.serving.faces import measure_framing
 
     files = _utkface_files(root, faces)
-    measured = {d: face_module.measure_framing(files, d).to_dict() for d in face_module.DETECTORS}
-    committed = {d: f.to_dict() for d, f in face_module.TRAINING_FRAMING.get("utkface", {}).items()}
+    measured = {d: measure_framing(files, d).to_dict() for d in DETECTORS}
+    committed = {d: f.to_dict() for d, f in TRAINING_FRAMING.get("utkface", {}).items()}
     return {"faces": faces, "measured": measured, "committed_utkface": committed}
 
 
 def add_benchmarks(subparsers) -> None:
     """Add ``predict``, ``faces-memory`` and ``framing`` to ``python -m agegender_tf.bench``."""
     from agegender_tf.paths import DATA_ENV
+    from agegender_tf.serving import DETECTORS
 
     default_root = os.path.join(os.environ[DATA_ENV], "utkface") if os.environ.get(DATA_ENV) else None
     bench = subparsers.add_parser("predict", help="aligned faces per second of the predictor (goal >= 300)")
@@ -168,7 +172,7 @@ def add_benchmarks(subparsers) -> None:
     memory = subparsers.add_parser("faces-memory", help="peak memory of face detection on a huge photo (goal < 1.5 GB)")
     memory.add_argument("--width", type=int, default=12000)
     memory.add_argument("--height", type=int, default=9000)
-    memory.add_argument("--detector", default="haar", choices=("haar", "mtcnn"))
+    memory.add_argument("--detector", default="haar", choices=DETECTORS)
     memory.add_argument("--root", default=default_root, help="UTKFace root: paste a real face into the photo")
     memory.add_argument("--json", action="store_true", help="print only the JSON object")
     memory.set_defaults(run_benchmark=_run_memory)
