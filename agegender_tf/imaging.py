@@ -7,6 +7,7 @@ message names the file and the problem in one line.
 
 from __future__ import annotations
 
+import stat
 import threading
 from pathlib import Path
 
@@ -15,23 +16,63 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 # Files that ``agegender predict`` and the app read as photos or faces (a folder is searched for these).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff")
-# Larger images are refused (OpenCV's own default limit, 2**30 pixels); PIL would refuse at 179 Mpx.
+# Files whose header claims more pixels are refused unread (OpenCV's own default limit, 2**30 pixels).
 MAX_PIXELS = 1 << 30
+# No image is decoded to more pixels than this (a JPEG is decoded at a reduced DCT scale to fit): an
+# RGBA image of this size takes about 0.5 GB while it converts, so a hostile file stays far under 1.5 GB.
+MAX_DECODED_PIXELS = 40_000_000
 
 
 _PIL_LIMIT = threading.Lock()
 
 
+class ImageProblem(ValueError):
+    """An image file or array that cannot be used; ``str()`` is one line naming it and the problem."""
+
+
+def _regular_file(path: Path) -> None:
+    """Refuse anything but a regular file before opening it (a FIFO would block the read forever)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        kind = "broken link" if path.is_symlink() else "file not found"
+        raise ImageProblem(f"{path}: {kind}") from None
+    except OSError as exc:
+        raise ImageProblem(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise ImageProblem(f"{path}: is a folder, not an image")
+    if not stat.S_ISREG(mode):
+        raise ImageProblem(f"{path}: not a regular file ({special_kind(mode)})")
+    if path.stat().st_size == 0:
+        raise ImageProblem(f"{path}: empty file (0 bytes)")
+
+
+def special_kind(mode: int) -> str:
+    """What a file that is not a regular file is (``os.stat``'s ``st_mode``), in words."""
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
 def _open(path: Path) -> Image.Image:
-    """``Image.open`` with PIL's decompression-bomb limit raised to ``MAX_PIXELS`` (a 12000x9000 photo
-    is 108 Mpx: PIL warns above 89 Mpx and refuses above 179 Mpx)."""
+    """``Image.open`` of a regular file, the size in its header checked against ``MAX_PIXELS`` here
+    (PIL's own bomb check warns on stderr and raises an error that is not an ``OSError``)."""
+    _regular_file(path)
     with _PIL_LIMIT:
         saved = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2  # PIL warns above the limit, refuses above twice it
+        Image.MAX_IMAGE_PIXELS = None  # the header is read, nothing decoded yet: checked below
         try:
-            return Image.open(path)
+            image = Image.open(path)
         finally:
             Image.MAX_IMAGE_PIXELS = saved
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        image.close()
+        raise ImageProblem(f"{path}: too large ({width}x{height} pixels, {width * height / 1e6:.0f} Mpx; "
+                           f"at most {MAX_PIXELS / 1e6:.0f} Mpx)")
+    return image
 
 
 def image_size(path) -> tuple[int, int]:
@@ -42,8 +83,10 @@ def image_size(path) -> tuple[int, int]:
             width, height = image.size
             if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # rotated by 90 or 270 degrees
                 width, height = height, width
+    except ImageProblem:
+        raise
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"{path}: {problem(path, exc)}") from None
+        raise ImageProblem(f"{path}: {problem(path, exc)}") from None
     return width, height
 
 
@@ -57,37 +100,76 @@ def problem(path: Path, exc: Exception) -> str:
         return "empty file (0 bytes)"
     if isinstance(exc, UnidentifiedImageError):
         return "not an image (unknown format)"
-    if isinstance(exc, Image.DecompressionBombError):
-        return f"too large ({exc})"
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return f"corrupt or cut-short image ({text})"
 
 
 def load_rgb(path, max_side: int | None = None) -> np.ndarray:
-    """uint8 RGB array of the image file ``path``; ValueError naming the file when it cannot be used.
+    """uint8 RGB array of the image file ``path``; ``ImageProblem`` (a ValueError) naming the file when
+    it cannot be used.
 
     The whole file is decoded (a cut-short JPEG is refused, not grey-filled); grayscale, palette,
-    CMYK and 16-bit images convert to RGB, transparency is laid on white, an animation gives its
-    first frame, EXIF orientation is applied. ``max_side``: a JPEG larger than that is decoded at a
-    reduced DCT scale (1/2, 1/4 or 1/8) whose longest side is still at least ``max_side``.
+    CMYK, 16-bit and float images convert to RGB, transparency is laid on white, an animation gives
+    its first frame, EXIF orientation is applied. ``max_side``: a JPEG larger than that is decoded at
+    a reduced DCT scale (1/2, 1/4 or 1/8), any other format is reduced by a whole factor after
+    decoding, the longest side staying at least ``max_side``. Memory stays bounded: a file whose
+    header claims more than ``MAX_PIXELS`` is refused, and one that would still decode to more than
+    ``MAX_DECODED_PIXELS`` (after the reduced JPEG scale) is refused before decoding.
     """
     path = Path(path)
     if ImageFile.LOAD_TRUNCATED_IMAGES:
         raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is on: cut-short images would load grey-filled")
     try:
         with _open(path) as image:
-            if max_side and image.format == "JPEG" and max(image.size) > max_side:
-                ratio = max_side / max(image.size)
-                image.draft("RGB", (int(np.ceil(image.size[0] * ratio)), int(np.ceil(image.size[1] * ratio))))
+            if image.format == "JPEG":
+                _check_jpeg_length(path, image.size)
+                scale = _jpeg_scale(image.size, max_side)
+                if scale > 1:
+                    image.draft("RGB", (-(-image.size[0] // scale), -(-image.size[1] // scale)))
+            width, height = image.size
+            if width * height > MAX_DECODED_PIXELS:
+                raise ImageProblem(f"{path}: too large to decode ({width}x{height} pixels {image.format or ''}, "
+                                   f"{width * height / 1e6:.0f} Mpx; at most {MAX_DECODED_PIXELS / 1e6:.0f} Mpx "
+                                   "unless a JPEG)")
             image.load()
+            if max_side and image.format != "JPEG" and max(image.size) >= 2 * max_side:
+                image = image.reduce(max(image.size) // max_side)
             if image.getexif().get(0x0112, 1) != 1:  # EXIF orientation: show it as viewers do
                 image = ImageOps.exif_transpose(image)
             return _pil_to_rgb(image)
+    except ImageProblem:
+        raise
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"{path}: {problem(path, exc)}") from None
+        raise ImageProblem(f"{path}: {problem(path, exc)}") from None
+
+
+def _jpeg_scale(size: tuple[int, int], max_side: int | None) -> int:
+    """The DCT scale (1, 2, 4 or 8) to decode a JPEG of ``size`` at: the most reduction that keeps the
+    longest side at least ``max_side``, and at least the reduction that fits ``MAX_DECODED_PIXELS``."""
+    width, height = size
+    scales = (1, 2, 4, 8)
+    fits = next((s for s in scales if -(-width // s) * -(-height // s) <= MAX_DECODED_PIXELS), 8)
+    keeps = max((s for s in scales if max_side and max(width, height) / s >= max_side), default=1)
+    return max(fits, keeps)
+
+
+def _check_jpeg_length(path: Path, size: tuple[int, int]) -> None:
+    """Refuse a JPEG too short for the size its header claims: every 8x8 block costs at least one bit
+    of entropy-coded data, even in a progressive file, so fewer bytes than a quarter of that cannot
+    be a whole image (libjpeg would grey-fill the missing rows and say nothing)."""
+    width, height = size
+    least = width * height // (64 * 8 * 4)
+    length = path.stat().st_size
+    if length < least:
+        raise ImageProblem(f"{path}: JPEG data too short for its {width}x{height} header ({length} bytes; "
+                           f"a whole image needs at least {least})")
 
 
 def _pil_to_rgb(image: Image.Image) -> np.ndarray:
+    if image.mode == "F":  # float TIFF: values 0..1 (as as_rgb_uint8 reads float arrays) or 0..255
+        values = np.nan_to_num(np.asarray(image, dtype=np.float32))
+        scale = 255.0 if values.max(initial=0) <= 1.0 else 1.0
+        return as_rgb_uint8(np.clip(np.rint(values * scale), 0, 255).astype(np.uint8))
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         values = np.asarray(image, dtype=np.float64)
         scale = 257.0 if values.max(initial=0) > 255 else 1.0

@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 from agegender_tf.errors import UsageError
-from agegender_tf.imaging import IMAGE_SUFFIXES
+from agegender_tf.imaging import IMAGE_SUFFIXES, special_kind
 from agegender_tf.serving import DETECTORS
 
 APP_SCRIPT = Path(__file__).with_name("app.py")
@@ -86,20 +88,54 @@ def add_mirror_option(parser) -> None:
 
 
 def expand_paths(paths) -> tuple[list[Path], list[str]]:
-    """(image files, one-line problems): folders expand to their image files, sorted."""
+    """(image files, one-line problems): folders expand to their image files, sorted. A given path that
+    is not a regular file (a FIFO, a device) is refused by name; inside a folder, entries with an image
+    suffix that are not regular files, broken links and links to folders (never followed, so a loop
+    cannot trap the walk) are skipped and counted in one line per folder."""
     files, problems = [], []
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            found, skipped = _walk_images(path)
+            if skipped:
+                counts = ", ".join(f"{n} {kind}" for kind, n in sorted(skipped.items()))
+                problems.append(f"{path}: skipped {sum(skipped.values())} entries that are not image files ({counts})")
             if not found:
                 problems.append(f"{path}: folder holds no image files ({', '.join(IMAGE_SUFFIXES)})")
             files.extend(found)
-        elif path.exists():
-            files.append(path)
-        else:
+        elif path.is_symlink() and not path.exists():
+            problems.append(f"{path}: broken link")
+        elif not path.exists():
             problems.append(f"{path}: file not found")
+        elif not path.is_file():
+            problems.append(f"{path}: not a regular file ({special_kind(path.stat().st_mode)})")
+        else:
+            files.append(path)
     return files, problems
+
+
+def _walk_images(folder: Path) -> tuple[list[Path], dict[str, int]]:
+    """Image files under ``folder`` (links to files followed, links to folders not) and what was skipped."""
+    found, skipped = [], {}
+    for top, folders, names in os.walk(folder, followlinks=False):
+        for name in folders:
+            if os.path.islink(os.path.join(top, name)):
+                skipped["links to folders"] = skipped.get("links to folders", 0) + 1
+        for name in names:
+            path = Path(top, name)
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            try:
+                mode = path.stat().st_mode
+            except OSError:
+                skipped["broken links"] = skipped.get("broken links", 0) + 1
+                continue
+            if stat.S_ISREG(mode):
+                found.append(path)
+            else:
+                kind = special_kind(mode).removeprefix("a ") + "s"
+                skipped[kind] = skipped.get(kind, 0) + 1
+    return sorted(found), skipped
 
 
 def rounded(result: dict) -> dict:

@@ -143,6 +143,22 @@ def detect_faces(image, detector: str = "haar", max_side: int = DETECT_SIDE, pad
     return sorted(boxes, key=lambda b: b.area, reverse=True)
 
 
+def reading_order(boxes: list[FaceBox]) -> list[FaceBox]:
+    """``boxes`` as a reader numbers faces: rows top to bottom, each row left to right. Faces whose
+    centres lie within half a median face height of a row's first face share that row."""
+    if len(boxes) < 2:
+        return list(boxes)
+    band = max(1.0, float(np.median([b.height for b in boxes])) / 2)
+    rows: list[list[FaceBox]] = []
+    for box in sorted(boxes, key=lambda b: b.y + b.height / 2):
+        centre = box.y + box.height / 2
+        if rows and abs(centre - (rows[-1][0].y + rows[-1][0].height / 2)) <= band:
+            rows[-1].append(box)
+        else:
+            rows.append([box])
+    return [box for row in rows for box in sorted(row, key=lambda b: b.x)]
+
+
 def _clip(box: FaceBox, width: int, height: int) -> FaceBox | None:
     left, top = max(0, box.x), max(0, box.y)
     right, bottom = min(width, box.x + box.width), min(height, box.y + box.height)

@@ -260,8 +260,9 @@ class Predictor:
 
     def predict_photo(self, photo, detector: str = "mtcnn", aligned: bool = False) -> dict:
         """``{"file": str | None, "faces": [...]}`` for a path or an RGB array. Every face is detected,
-        cropped with the training framing and predicted; ``aligned`` treats the image as one face.
-        A photo without a face gives ``faces: []``; an unreadable file raises ValueError naming it."""
+        cropped with the training framing and predicted, in reading order (rows top to bottom, each
+        left to right); ``aligned`` treats the image as one face. A photo without a face gives
+        ``faces: []``; an unreadable file raises ``imaging.ImageProblem`` (a ValueError) naming it."""
         name = None if isinstance(photo, np.ndarray) else str(photo)
         framing = None if aligned else self._framing(detector)
         if name is None:
@@ -269,12 +270,12 @@ class Predictor:
             width, height = image.shape[1], image.shape[0]
         else:
             width, height = image_size(photo)
-            image = load_rgb(photo, max_side=None if aligned else PHOTO_SIDE)
+            image = load_rgb(photo, max_side=PHOTO_SIDE)
         if aligned:
             result = self.predict_faces([image])[0]
             return {"file": name, "faces": [{"box": [0, 0, int(width), int(height)], **result}]}
         sx, sy = width / image.shape[1], height / image.shape[0]
-        boxes = faces.detect_faces(image, detector)
+        boxes = faces.reading_order(faces.detect_faces(image, detector))
         crops = [faces.training_crop(image, box, framing) for box in boxes]
         results = self.predict_faces(crops) if crops else []
         found = []
@@ -303,8 +304,9 @@ class Predictor:
 
         def prepare(path):
             try:
-                image = load_rgb(path)
-                return image, (image.shape[1], image.shape[0]), None
+                image = load_rgb(path, max_side=PHOTO_SIDE)
+                reduced = max(image.shape[:2]) >= PHOTO_SIDE  # maybe decoded at a reduced scale
+                return image, image_size(path) if reduced else (image.shape[1], image.shape[0]), None
             except ValueError as exc:
                 return None, None, str(exc)
 
