@@ -1,4 +1,5 @@
-"""Where datasets live: the ``AGEGENDER_DATA`` environment variable and per-dataset roots."""
+"""Where datasets live: the ``AGEGENDER_DATA`` environment variable and per-dataset roots, and where the
+kit's committed facts about them live: ``data_manifests/`` (splits, folds, near-duplicate pairs)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import os
 from pathlib import Path
 
 DATA_ENV = "AGEGENDER_DATA"
+# data_manifests/ sits beside the package in the checkout: one folder per dataset.
+MANIFESTS_DIR = Path(__file__).resolve().parents[1] / "data_manifests"
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -28,3 +31,8 @@ def dataset_root(name: str) -> Path | None:
         return None
     path = home / name
     return path if path.is_dir() else None
+
+
+def manifests_dir() -> Path:
+    """The ``data_manifests/`` folder: per dataset, its committed split, folds and near-duplicate pairs."""
+    return MANIFESTS_DIR
