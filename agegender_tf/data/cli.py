@@ -1,4 +1,4 @@
-"""``agegender data summarize|audit|make-split|info`` (issue 2, command-line contract).
+"""``agegender data summarize|audit|make-split|info``: the data commands, their exit codes and JSON output.
 
 Exit codes: 0 ok, 1 the audit found bad files, 2 the dataset root is missing, unreadable or invalid.
 Without ``--root`` a command uses ``$AGEGENDER_DATA/<dataset>``; when neither exists it prints

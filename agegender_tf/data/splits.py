@@ -1,4 +1,4 @@
-"""Splits that keep subjects and duplicate copies on one side (issue 2, "Splits").
+"""Splits that keep subjects, byte copies and near-duplicate photos on one side.
 
 - ``adience_folds``: Adience's five official subject-exclusive folds (paper 000 sec. VI, paper 002).
 - ``stratified_holdout``: a seeded stratified train/test split (paper 003's 70:30), group-aware.

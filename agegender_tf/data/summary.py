@@ -1,4 +1,4 @@
-"""``summarize``: the counts of a dataset as its reader sees it (issue 2, command-line contract).
+"""``summarize``: the counts of a dataset as its reader sees it (``agegender data summarize --json``).
 
 JSON fields relied on by others: ``rows`` (manifest rows kept; for Adience the fold rows kept),
 ``dropped`` (reason -> count), ``gender`` (``{"male", "female", "unknown"}``), ``age_groups``
