@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
+from agegender_tf import import_tensorflow_quietly
 from agegender_tf.errors import EXIT_USAGE, UsageError
 
 # (module, function adding the sub-commands) for each command group.
@@ -53,34 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
             continue  # group not built yet
         getattr(module, function_name)(sub)
     return parser
-
-
-def import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its C++ start-up logs (oneDNN, CUDA probing) kept off the terminal.
-
-    TensorFlow 2.21 writes them through absl before ``absl::InitializeLog``, which ignores
-    ``TF_CPP_MIN_LOG_LEVEL``, so stderr's file descriptor points at ``/dev/null`` for the import and
-    the device probe.
-    """
-    if "tensorflow" in sys.modules:
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            import tensorflow
-
-            # Probing for accelerators prints "failed call to cuInit" on a machine without one; probe
-            # here, silenced, rather than at the first operation. GPUs and TPUs are still found.
-            tensorflow.config.list_physical_devices()
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-    from absl import logging as absl_logging
-
-    absl_logging.set_verbosity(absl_logging.ERROR)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""The one exception type for a user's mistake (issue 10, "The command line").
+"""The one exception type for a user's mistake on the command line or in a library call.
 
 Library code raises :class:`UsageError` with a message that says what is wrong and what to do;
 ``agegender_tf.cli.main`` prints it as one line on stderr and exits with status 2 (``--debug``

@@ -1,5 +1,6 @@
-"""Where datasets live (the ``AGEGENDER_DATA`` environment variable, per-dataset roots) and how the kit
-writes files: through a temporary file in the same folder, renamed, so no file is ever half-written."""
+"""Where datasets live (the ``AGEGENDER_DATA`` environment variable, per-dataset roots), where the kit's
+committed facts about them live (``data_manifests/``: splits, folds, near-duplicate pairs), and how the
+kit writes files: through a temporary file in the same folder, renamed, so no file is half-written."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 DATA_ENV = "AGEGENDER_DATA"
+# data_manifests/ sits beside the package in the checkout: one folder per dataset.
+MANIFESTS_DIR = Path(__file__).resolve().parents[1] / "data_manifests"
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -31,6 +34,11 @@ def dataset_root(name: str) -> Path | None:
         return None
     path = home / name
     return path if path.is_dir() else None
+
+
+def manifests_dir() -> Path:
+    """The ``data_manifests/`` folder: per dataset, its committed split, folds and near-duplicate pairs."""
+    return MANIFESTS_DIR
 
 
 @contextmanager

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from agegender_tf.data.audit import audit, duplicate_report
-from agegender_tf.data.images import check_image, content_hash, decode_check
+from agegender_tf.data.hashing import content_hash
+from agegender_tf.data.images import check_image, decode_check
 from tests.fixtures import truncate, write_jpeg
 
 GOOD = ["20_0_0_20170116174525125.jpg.chip.jpg", "35_1_2_20170116174525126.jpg.chip.jpg",

@@ -1,4 +1,5 @@
-"""A user's mistakes on the command line (issue 10, issue 11 "bad values"): one line, exit 2, nothing written.
+"""A user's mistakes on the command line (unknown names, bad values, missing paths): one line, exit 2,
+nothing written.
 
 Each case runs ``agegender_tf.cli.main`` in this process (no training); the import checks run the
 command line in a fresh interpreter, where TensorFlow must stay unloaded.

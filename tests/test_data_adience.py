@@ -125,9 +125,9 @@ def test_real_adience_keeps_every_fold_row_or_names_why(adience_root):
 
 
 def test_real_folds_match_the_committed_fold_table(adience_root):
-    from agegender_tf.data.splits import MANIFESTS_DIR
+    from agegender_tf.paths import manifests_dir
 
-    committed = pd.read_csv(MANIFESTS_DIR / "adience" / "folds.csv", dtype={"user_id": str})
+    committed = pd.read_csv(manifests_dir() / "adience" / "folds.csv", dtype={"user_id": str})
     result = read(adience_root)
     kept = result.manifest.groupby("user_id")["fold"].first()
     joined = committed.set_index("user_id").loc[kept.index]

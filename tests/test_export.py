@@ -1,4 +1,4 @@
-"""``agegender export`` (issue 9, "Export"): each format run on 32 real UTKFace faces agrees with the
+"""``agegender export``: each format run on 32 real UTKFace faces agrees with the
 Keras predictor (max abs difference of probabilities <= 1e-4 in float32)."""
 
 from __future__ import annotations

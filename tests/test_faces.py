@@ -1,5 +1,6 @@
 """Faces in photos: Haar (paper 003) and MTCNN detection on real UTKFace and Adience photos, a clear
-no-face result, and every kind of bad or odd image named or converted (issue 11, "Photos")."""
+no-face result, and every kind of bad or odd image (unreadable, empty, cut short; CMYK, transparent, palette,
+grayscale) named or converted."""
 
 import numpy as np
 import pytest

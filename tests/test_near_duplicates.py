@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from agegender_tf.data import near_duplicates
-from agegender_tf.data.audit import add_content_hashes
-from agegender_tf.data.images import FileMemo, pool_map
+from agegender_tf.data.hashing import FileMemo, add_content_hashes, hash_images
+from agegender_tf.data.images import pool_map
 from agegender_tf.data.splits import make_utkface_split
 from tests.fixtures import write_jpeg
 
@@ -34,7 +34,7 @@ def test_recoded_copies_are_near_and_other_photos_are_far(tmp_path):
     copies = [_recode(original, tmp_path / "a_q40.jpg"), _recode(original, tmp_path / "a_crop.jpg", crop=3),
               _recode(original, tmp_path / "a_dark.jpg", quality=70, brightness=0.8)]
     others = [write_jpeg(tmp_path / f"other{i}.jpg", size=200, seed=10 + i) for i in range(3)]
-    hashes = near_duplicates.hash_images([original, *copies, *others], workers=1)
+    hashes = hash_images([original, *copies, *others], workers=1)
     assert hashes.shape == (7, 4)
     pairs = near_duplicates.close_pairs(hashes)
     linked = {(int(i), int(j)) for i, j, _ in pairs}

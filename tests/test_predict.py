@@ -1,4 +1,4 @@
-"""Using a trained model (issue 9, "Predict"): the model card, the predictor against the training
+"""Using a trained model (``agegender predict``): the model card, the predictor against the training
 pipeline on real faces, photos with several real faces, every bad input through ``agegender predict``."""
 
 from __future__ import annotations
@@ -200,7 +200,8 @@ def test_photo_with_three_real_faces(predictor, utkface_root, tmp_path, detector
 
 # ------------------------------------------------------------------------------------- the CLI
 def write_bad_and_odd_inputs(folder: Path, utkface_root) -> dict[str, str | None]:
-    """Every input of issue 9's list; value: the stderr problem expected, None for a usable image."""
+    """Every bad or odd input ``agegender predict`` must name or convert; value: the stderr problem expected,
+    None for a usable image."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "notes.jpg").write_text("not an image at all")
     truncate(write_jpeg(folder / "cut.jpg", size=200), 0.5)

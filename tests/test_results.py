@@ -1,4 +1,4 @@
-"""The committed results/ held to the code (issue 11), and results/README.md generated from them (issues 8, 11).
+"""The committed results/ held to the code, and results/README.md generated from them.
 
 Each committed ``results/*/report.json`` must recompute from its ``predictions.csv`` with the kit's own
 evaluation, record a leak check that passed, name a known preset, be a full (not smoke) run with its
@@ -13,22 +13,24 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from pathlib import PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from agegender_tf.cli import main
+from agegender_tf.experiments import results_check as rc
 from agegender_tf.experiments import results_table as rt
 from agegender_tf.paths import data_home
 
-COMMITTED = rt.run_folders(rt.RESULTS_DIR)
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"  # the checkout's committed runs
+COMMITTED = rc.run_folders(RESULTS_DIR)
 
 
 @pytest.fixture(scope="module", params=COMMITTED, ids=[folder.name for folder in COMMITTED])
-def committed_run(request) -> rt.RunFolder:
-    return rt.read_run(request.param)
+def committed_run(request) -> rc.RunFolder:
+    return rc.read_run(request.param)
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +68,7 @@ def split_parts():
 
 # ------------------------------------------------------------------------ committed reports, held to the code
 def test_report_metrics_recompute_from_its_predictions(committed_run):
-    assert rt.metric_mismatches(committed_run) == [], (
+    assert rc.metric_mismatches(committed_run) == [], (
         f"results/{committed_run.name}/report.json does not recompute from its predictions.csv")
 
 
@@ -120,20 +122,20 @@ def test_predictions_are_the_split_test_faces(committed_run, split_parts):
 
 # ----------------------------------------------------------------------- the generated README and run_all.sh
 def test_committed_readme_and_run_all_are_what_the_generator_writes():
-    assert rt.stale_files(rt.RESULTS_DIR) == [], "run: agegender results readme"
+    assert rt.stale_files(RESULTS_DIR) == [], "run: agegender results readme"
 
 
 def test_every_paper_vs_kit_gap_says_why_it_remains():
-    readme = (rt.RESULTS_DIR / rt.README_FILE).read_text()
+    readme = (RESULTS_DIR / rt.README_FILE).read_text()
     assert rt.NO_REASON not in readme, "add the reasons to results/gaps.json, then run agegender results readme"
-    unknown = set(rt.read_gaps(rt.RESULTS_DIR)) - {folder.name for folder in COMMITTED}
+    unknown = set(rt.read_gaps(RESULTS_DIR)) - {folder.name for folder in COMMITTED}
     assert not unknown, f"results/gaps.json has entries for folders that do not exist: {sorted(unknown)}"
 
 
 def test_baseline_models_are_the_kits_baselines():
     from agegender_tf.models.baselines import BASELINES
 
-    assert rt.BASELINE_MODELS == BASELINES
+    assert rc.BASELINE_MODELS == BASELINES
 
 
 # ------------------------------------------------------------------------------- a synthetic run folder
@@ -262,17 +264,17 @@ def test_run_all_lists_every_command_and_needs_each(synthetic_results):
 def test_a_tampered_report_or_prediction_is_caught(synthetic_results, tmp_path):
     results, _ = synthetic_results
     folder = results / "cnn_rnn_ensemble"
-    assert rt.metric_mismatches(rt.read_run(folder)) == []
+    assert rc.metric_mismatches(rc.read_run(folder)) == []
     report = json.loads((folder / "report.json").read_text())
     report["models"]["cnn_rnn_ensemble"]["gender"]["accuracy"] += 1e-6
     (folder / "report.json").write_text(json.dumps(report))
-    [found] = rt.metric_mismatches(rt.read_run(folder))
+    [found] = rc.metric_mismatches(rc.read_run(folder))
     assert found.startswith("models.cnn_rnn_ensemble.gender.accuracy: 0.95 != 0.95000")
     other = shutil.copytree(folder, tmp_path / "other")
     table = pd.read_csv(other / "predictions.csv")
     table.loc[table["model"] == "cnn_rnn_ensemble", "age_pred"] += 1.0
     table.to_csv(other / "predictions.csv", index=False)
-    found = rt.metric_mismatches(rt.read_run(other))
+    found = rc.metric_mismatches(rc.read_run(other))
     assert "models.cnn_rnn_ensemble.age.mae: 3.0 != 2.0" in found and "metrics.age.mae: 3.0 != 2.0" in found
 
 
@@ -285,6 +287,16 @@ def test_cli_writes_then_checks_the_generated_files(synthetic_results, capsys):
     assert (results / rt.RUN_ALL_FILE).stat().st_mode & 0o111
     assert main(["results", "readme", "--results", str(results / "missing")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_readme_command_defaults_to_the_results_folder_of_the_working_directory(synthetic_results, monkeypatch,
+                                                                                capsys):
+    results, _ = synthetic_results
+    monkeypatch.chdir(results.parent)
+    assert rt.main(["--check"]) == 1  # python -m agegender_tf.experiments.results_table, without the root CLI
+    assert f"run agegender results readme --results {rt.DEFAULT_RESULTS}" in capsys.readouterr().out
+    assert main(["results", "readme"]) == 0
+    assert rt.main(["--check"]) == 0
 
 
 # -------------------------------------------------------------------- prediction paths and the face grid
@@ -313,8 +325,8 @@ def test_prediction_paths_are_written_relative_and_joined_back(tmp_path, monkeyp
 
 def test_a_run_stores_relative_paths_exact_ages_and_each_networks_fit_time(gra_net_smoke_run, utkface_layout_root):
     """The runner's own folder passes the checks the committed folders must pass."""
-    run = rt.read_run(gra_net_smoke_run)
-    assert rt.metric_mismatches(run) == []  # ages stored as float64: the MAE recomputes to 1e-9
+    run = rc.read_run(gra_net_smoke_run)
+    assert rc.metric_mismatches(run) == []  # ages stored as float64: the MAE recomputes to 1e-9
     for path in run.predictions["path"]:
         assert not PurePosixPath(path).is_absolute() and (utkface_layout_root / path).is_file(), path
     done = {p.parent.name: json.loads(p.read_text())["seconds"] for p in gra_net_smoke_run.glob("train/*/done.json")}

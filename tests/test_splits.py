@@ -9,7 +9,7 @@ import pytest
 from agegender_tf.binning import LIFE_STAGES
 from agegender_tf.data import near_duplicates
 from agegender_tf.data.adience import read as read_adience
-from agegender_tf.data.audit import add_content_hashes
+from agegender_tf.data.hashing import add_content_hashes
 from agegender_tf.data.splits import (
     UTKFACE_FRACTIONS,
     adience_folds,

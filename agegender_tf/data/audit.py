@@ -17,44 +17,23 @@ from pathlib import Path
 import pandas as pd
 
 from agegender_tf.data import near_duplicates
-from agegender_tf.data.images import ImageCheck, check_image, content_hash, pool_map
-from agegender_tf.data.manifest import ReadResult
+from agegender_tf.data.hashing import add_content_hashes, remember_average_hash
+from agegender_tf.data.images import ImageCheck, check_image, pool_map
+from agegender_tf.data.manifest import ReadResult, present_mask
 from agegender_tf.data.readers import read_dataset
+from agegender_tf.data.splits import check_no_leak, committed_split_path, load_committed_split
 
 LABEL_COLUMNS = ("age", "age_group", "gender")
 
 
 def _check_and_hash(path: str | Path) -> ImageCheck:
-    return check_image(path, on_decoded=lambda image: near_duplicates.remember_average_hash(path, image))
+    return check_image(path, on_decoded=lambda image: remember_average_hash(path, image))
 
 
 def decode_all(paths: Iterable[str | Path], workers: int | None = None) -> list[ImageCheck]:
     """Fully decode every image (thread pool of ``workers``, default one per core), and take its
     near-duplicate hash from the same decode."""
     return pool_map(_check_and_hash, paths, workers)
-
-
-def hash_all(paths: Iterable[str | Path], workers: int | None = None) -> list[str]:
-    return pool_map(content_hash, paths, workers)
-
-
-def present_mask(manifest: pd.DataFrame) -> pd.Series:
-    """Rows whose image file is on disk (the ``image_found`` column where a reader sets it)."""
-    if "image_found" in manifest:
-        return manifest["image_found"].astype(bool)
-    return manifest["path"].map(lambda p: Path(p).is_file()).astype(bool)
-
-
-def add_content_hashes(manifest: pd.DataFrame, workers: int | None = None) -> pd.DataFrame:
-    """A copy with ``content_hash`` for every row whose image is on disk (None elsewhere)."""
-    manifest = manifest.copy()
-    if "content_hash" in manifest:
-        return manifest
-    present = present_mask(manifest)
-    hashes = pd.Series([None] * len(manifest), index=manifest.index, dtype=object)
-    hashes[present] = hash_all(manifest.loc[present, "path"], workers)
-    manifest["content_hash"] = hashes
-    return manifest
 
 
 def duplicate_groups(manifest: pd.DataFrame) -> list[pd.DataFrame]:
@@ -172,8 +151,6 @@ def split_leaks(name: str, manifest: pd.DataFrame) -> dict:
     Adience: across the five folds. UTKFace: between train/val/test of the committed split.
     Other datasets: ``{}`` (no split to check). Leaks are bad: ``audit`` reports them as failures.
     """
-    from agegender_tf.data.splits import check_no_leak, committed_split_path, load_committed_split
-
     if "fold" in manifest:
         parts = {f"fold {k}": manifest[manifest["fold"] == k] for k in sorted(manifest["fold"].unique())}
     elif committed_split_path(name) is not None and not manifest.empty:

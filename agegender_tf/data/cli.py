@@ -1,4 +1,4 @@
-"""``agegender data summarize|audit|make-split|info`` (issue 2, command-line contract).
+"""``agegender data summarize|audit|make-split|info``: the data commands, their exit codes and JSON output.
 
 Exit codes: 0 ok, 1 the audit found bad files, 2 the dataset root is missing, unreadable or invalid.
 Without ``--root`` a command uses ``$AGEGENDER_DATA/<dataset>``; when neither exists it prints
@@ -134,8 +134,9 @@ def _audit(args) -> int:
 
 def _make_split(args) -> int:
     from agegender_tf.data import near_duplicates
-    from agegender_tf.data.audit import add_content_hashes
-    from agegender_tf.data.splits import COMMITTED_SPLITS, MANIFESTS_DIR, UTKFACE_SEED, make_utkface_split
+    from agegender_tf.data.hashing import add_content_hashes
+    from agegender_tf.data.splits import COMMITTED_SPLITS, UTKFACE_SEED, make_utkface_split
+    from agegender_tf.paths import manifests_dir
 
     result = _read(args)
     if result is None:
@@ -144,7 +145,7 @@ def _make_split(args) -> int:
     pairs = near_duplicates.pairs_table(manifest, workers=args.workers)
     manifest = near_duplicates.add_groups(manifest, pairs)
     split = make_utkface_split(manifest, seed=UTKFACE_SEED if args.seed is None else args.seed)
-    out = args.out or MANIFESTS_DIR / args.dataset / COMMITTED_SPLITS[args.dataset][0]
+    out = args.out or manifests_dir() / args.dataset / COMMITTED_SPLITS[args.dataset][0]
     out.parent.mkdir(parents=True, exist_ok=True)
     split.to_csv(out, index=False)
     pairs_out = out.with_name(near_duplicates.committed_pairs_path(args.dataset).name)

@@ -1,4 +1,6 @@
-"""Image file checks shared by the audit and the pipelines: full decode and content hash.
+"""Image file checks shared by the audit and the pipelines: full decode, and a thread pool to run them.
+
+Hashes of image files (content hash, average hash) are in ``hashing.py``.
 
 DESIGN.md, "Known facts": PIL ``.verify()`` misses a truncated file; only a full decode
 (``.load()``) catches it, so every check here decodes the whole image once.
@@ -6,8 +8,6 @@ DESIGN.md, "Known facts": PIL ``.verify()`` misses a truncated file; only a full
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -85,50 +85,3 @@ def pool_map(function: Callable, items: Iterable, workers: int | None = None) ->
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return [result for part in pool.map(lambda chunk: [function(item) for item in chunk], chunks)
                 for result in part]
-
-
-class FileMemo:
-    """Per-process results of a function of a file's bytes, keyed by the file's path, size,
-    modification time and inode: a file written again is computed again. The audit, the split
-    check and the leak checks hash the same files; each file is read once per process."""
-
-    def __init__(self, function: Callable, max_entries: int = 500_000):
-        functools.update_wrapper(self, function)
-        self._function, self._max_entries, self._values = function, max_entries, {}
-
-    @staticmethod
-    def _key(path: str | Path) -> tuple | None:
-        try:
-            stat = os.stat(path)
-        except OSError:
-            return None
-        return os.fspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ino
-
-    def __call__(self, path: str | Path):
-        key = self._key(path)
-        if key is None:
-            return self._function(path)  # the function's own error for a missing file
-        if key not in self._values:
-            self.put(path, self._function(path), key)
-        return self._values[key]
-
-    def put(self, path: str | Path, value, key: tuple | None = None) -> None:
-        """Remember ``value`` as the result for ``path`` as it is on disk now."""
-        key = key or self._key(path)
-        if key is not None:
-            if len(self._values) >= self._max_entries:
-                self._values.clear()
-            self._values[key] = value
-
-    def cache_clear(self) -> None:
-        self._values.clear()
-
-
-@FileMemo
-def content_hash(path: str | Path) -> str:
-    """SHA-1 of the file's bytes: equal hashes mean byte-identical copies."""
-    digest = hashlib.sha1()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

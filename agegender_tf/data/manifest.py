@@ -16,6 +16,7 @@ Readers may add more (``age_exact``, ``race``, ``fold``, ``face_id``, ``split``,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -57,3 +58,10 @@ def validate_manifest(manifest: pd.DataFrame) -> pd.DataFrame:
     if bad:
         raise ValueError(f"manifest gender must be one of {GENDERS} or None, found {sorted(bad)}")
     return manifest
+
+
+def present_mask(manifest: pd.DataFrame) -> pd.Series:
+    """Rows whose image file is on disk (the ``image_found`` column where a reader sets it)."""
+    if "image_found" in manifest:
+        return manifest["image_found"].astype(bool)
+    return manifest["path"].map(lambda p: Path(p).is_file()).astype(bool)

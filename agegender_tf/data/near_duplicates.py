@@ -2,9 +2,9 @@
 
 UTKFace holds byte-identical copies (grouped by ``content_hash``) and, beyond them, the same photo
 saved again with other JPEG settings, another crop or a colour change. Those escape a content hash
-but not a perceptual one. This module uses a 16x16 *average hash* (the image in grey, box-resized
-to 16x16 pixels, each bit = pixel above the mean: 256 bits) and calls two photos near-duplicates
-when their hashes differ in at most ``NEAR_DUPLICATE_DISTANCE`` bits.
+but not a perceptual one. This module compares 16x16 *average hashes* (``hashing.average_hash``: the
+image in grey, box-resized to 16x16 pixels, each bit = pixel above the mean: 256 bits) and calls two
+photos near-duplicates when their hashes differ in at most ``NEAR_DUPLICATE_DISTANCE`` bits.
 
 The threshold was set by eye on UTKFace (``data_manifests/utkface/README.md``): of 16 random pairs
 per distance band, 14 at 5-7 bits, 10 at 8-9 and 6 at 10 are the same photo; at 11-12 most are
@@ -15,48 +15,16 @@ side of a split) while a missed pair leaks a test face into training, so the thr
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from agegender_tf.data.images import FileMemo, pool_map
+from agegender_tf.data.hashing import hash_images
+from agegender_tf.paths import manifests_dir
 
-HASH_SIZE = 16  # 16x16 = 256 bits
 NEAR_DUPLICATE_DISTANCE = 10  # bits of 256; see the module docstring
 GROUP_COLUMN = "near_duplicate_group"
-
-
-def average_hash_of(image, size: int = HASH_SIZE) -> np.ndarray:
-    """The ``size`` x ``size`` average hash of a decoded PIL image, packed into ``size * size / 8`` bytes."""
-    from PIL import Image
-
-    pixels = np.asarray(image.convert("L").resize((size, size), Image.Resampling.BOX), dtype=np.float32)
-    return np.packbits((pixels > pixels.mean()).reshape(-1))
-
-
-@FileMemo
-def average_hash(path: str | Path) -> np.ndarray:
-    """The ``HASH_SIZE`` x ``HASH_SIZE`` average hash of the image at ``path`` (once per file and process)."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return average_hash_of(image)
-
-
-def remember_average_hash(path: str | Path, image) -> None:
-    """Hash ``image``, the decoded file at ``path``, for later ``hash_images`` calls (the audit's one decode)."""
-    average_hash.put(path, average_hash_of(image))
-
-
-def hash_images(paths: Iterable[str | Path], workers: int | None = None) -> np.ndarray:
-    """Average hashes of ``paths`` as an ``(n, 4)`` uint64 array (thread pool; PIL releases the GIL)."""
-    paths = list(paths)
-    if not paths:
-        return np.zeros((0, HASH_SIZE * HASH_SIZE // 64), dtype=np.uint64)
-    packed = pool_map(average_hash, paths, workers)
-    return np.frombuffer(np.stack(packed).tobytes(), dtype=np.uint64).reshape(len(paths), -1)
 
 
 def _distances(block: np.ndarray, others_by_word: np.ndarray) -> np.ndarray:
@@ -146,9 +114,8 @@ def add_near_duplicate_groups(manifest: pd.DataFrame, key: str = "file",
 
 
 def committed_pairs_path(dataset: str) -> Path:
-    from agegender_tf.data.splits import MANIFESTS_DIR
-
-    return MANIFESTS_DIR / dataset / "near_duplicates.csv"
+    """``data_manifests/<dataset>/near_duplicates.csv``, the committed pairs table."""
+    return manifests_dir() / dataset / "near_duplicates.csv"
 
 
 def read_pairs(path: str | Path) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Splits that keep subjects and duplicate copies on one side (issue 2, "Splits").
+"""Splits that keep subjects, byte copies and near-duplicate photos on one side.
 
 - ``adience_folds``: Adience's five official subject-exclusive folds (paper 000 sec. VI, paper 002).
 - ``stratified_holdout``: a seeded stratified train/test split (paper 003's 70:30), group-aware.
@@ -21,8 +21,15 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from agegender_tf.binning import LIFE_STAGES, AgeBinning
+from agegender_tf.data.hashing import add_content_hashes, hash_images
+from agegender_tf.data.near_duplicates import (
+    GROUP_COLUMN,
+    NEAR_DUPLICATE_DISTANCE,
+    add_near_duplicate_groups,
+    cross_pairs,
+)
+from agegender_tf.paths import manifests_dir
 
-MANIFESTS_DIR = Path(__file__).resolve().parents[2] / "data_manifests"
 # dataset -> (split file under data_manifests/<dataset>/, manifest column it is keyed by)
 COMMITTED_SPLITS = {"utkface": ("split.csv", "file")}
 UTKFACE_FRACTIONS = {"train": 0.7, "val": 0.1, "test": 0.2}
@@ -136,7 +143,7 @@ def committed_split_path(dataset: str) -> Path | None:
     """``data_manifests/<dataset>/<split file>`` when the kit commits one for ``dataset``."""
     if dataset not in COMMITTED_SPLITS:
         return None
-    path = MANIFESTS_DIR / dataset / COMMITTED_SPLITS[dataset][0]
+    path = manifests_dir() / dataset / COMMITTED_SPLITS[dataset][0]
     return path if path.is_file() else None
 
 
@@ -144,11 +151,9 @@ def make_utkface_split(manifest: pd.DataFrame, seed: int = UTKFACE_SEED) -> pd.D
     """``file, split`` for UTKFace: 70/10/20 train/val/test, stratified by life stage x gender,
     byte copies (same ``content_hash``) and near-duplicates (same ``near_duplicate_group``,
     ``data/near_duplicates.py``) kept on one side. Needs both columns."""
-    from agegender_tf.data.near_duplicates import GROUP_COLUMN
-
     missing = [c for c in ("content_hash", GROUP_COLUMN) if c not in manifest]
     if missing:
-        raise ValueError(f"make_utkface_split needs the columns {missing}: audit.add_content_hashes and "
+        raise ValueError(f"make_utkface_split needs the columns {missing}: hashing.add_content_hashes and "
                          "near_duplicates.add_near_duplicate_groups add them")
     frame = manifest.assign(life_stage=LIFE_STAGES.to_label(manifest["age"].to_numpy(dtype=float)))
     stratify, group = ("life_stage", "gender"), ("content_hash", GROUP_COLUMN)
@@ -171,7 +176,7 @@ def load_committed_split(manifest: pd.DataFrame, dataset: str, path: str | Path 
         raise ValueError(f"no committed split for {dataset!r}; committed: {sorted(COMMITTED_SPLITS)}")
     path = Path(path) if path is not None else committed_split_path(dataset)
     if path is None or not path.is_file():
-        raise FileNotFoundError(f"committed split for {dataset} not found at {path or MANIFESTS_DIR / dataset}")
+        raise FileNotFoundError(f"committed split for {dataset} not found at {path or manifests_dir() / dataset}")
     key = COMMITTED_SPLITS[dataset][1]
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
     if list(table.columns) != [key, "split"]:
@@ -209,9 +214,6 @@ def split_manifest(manifest: pd.DataFrame, split: dict, dataset: str, binning: A
         return {name: joined[joined["split"] == name].reset_index(drop=True) for name in SPLIT_NAMES}
     if kind != "holdout":
         raise ValueError(f"unknown split kind {kind!r} (committed or holdout)")
-    from agegender_tf.data.audit import add_content_hashes
-    from agegender_tf.data.near_duplicates import add_near_duplicate_groups
-
     frame = add_near_duplicate_groups(add_content_hashes(manifest), key="path")
     frame["stratum"] = frame["gender"].astype(str)
     if binning is not None:
@@ -242,9 +244,6 @@ def leak_check(parts: dict[str, pd.DataFrame], workers: int | None = None) -> di
     "boundaries": {"train/test": {"subject": n, "content_hash": n, "near_duplicate": n, "examples": [...]}}}``
     where each count is the number of faces of the second part that have a partner in the first.
     """
-    from agegender_tf.data.audit import add_content_hashes
-    from agegender_tf.data.near_duplicates import NEAR_DUPLICATE_DISTANCE, cross_pairs, hash_images
-
     hashed = {name: add_content_hashes(frame, workers) for name, frame in parts.items() if not frame.empty}
     names = [name for name in SPLIT_NAMES if name in hashed]
     perceptual = {name: hash_images(hashed[name]["path"], workers) for name in names}

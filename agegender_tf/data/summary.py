@@ -1,4 +1,4 @@
-"""``summarize``: the counts of a dataset as its reader sees it (issue 2, command-line contract).
+"""``summarize``: the counts of a dataset as its reader sees it (``agegender data summarize --json``).
 
 JSON fields relied on by others: ``rows`` (manifest rows kept; for Adience the fold rows kept),
 ``dropped`` (reason -> count), ``gender`` (``{"male", "female", "unknown"}``), ``age_groups``
@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 
 from agegender_tf.binning import ADIENCE8, DECADES
-from agegender_tf.data.audit import add_content_hashes, duplicate_report, present_mask
+from agegender_tf.data.audit import duplicate_report
+from agegender_tf.data.hashing import add_content_hashes
 from agegender_tf.data.info import has_subject_ids
-from agegender_tf.data.manifest import ReadResult
+from agegender_tf.data.manifest import ReadResult, present_mask
 from agegender_tf.data.readers import read_dataset
 
 

@@ -129,7 +129,7 @@ def _run(args) -> int:
     preset = validate_run(args.preset, args.data_root, out, smoke=args.smoke, profile=args.profile,
                           overrides=args.overrides)
     if not args.debug:
-        from agegender_tf.cli import import_tensorflow_quietly
+        from agegender_tf import import_tensorflow_quietly
 
         import_tensorflow_quietly()
     check_model_args(preset)

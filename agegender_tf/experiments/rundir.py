@@ -1,4 +1,4 @@
-"""A run folder's identity, lock and atomic files (issue 11: results you can trust).
+"""A run folder's identity, lock and atomic files: a run's results are what its recorded settings made.
 
 - ``fingerprint.json`` records what made the folder: the resolved preset (after ``--smoke``,
   ``--profile`` and ``--set``), the profile, seed, smoke flag, the dataset folder, the sha256 of the

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from agegender_tf.data.images import content_hash
+from agegender_tf.data.hashing import content_hash
 from agegender_tf.pipelines.checks import require_readable
 
 

@@ -1,0 +1,120 @@
+"""Hashes of image files: the content hash (byte copies) and the average hash (near-duplicates).
+
+- ``content_hash(path)``: SHA-1 of the file's bytes; equal hashes mean byte-identical copies.
+- ``average_hash(path)``: a 16x16 *average hash* (the image in grey, box-resized to 16x16 pixels,
+  each bit = pixel above the mean: 256 bits); ``near_duplicates.py`` compares them.
+
+Both are memoised per file and process (``FileMemo``): the audit, the split check and the leak
+checks hash the same files, and each file is read once.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from agegender_tf.data.images import pool_map
+from agegender_tf.data.manifest import present_mask
+
+HASH_SIZE = 16  # 16x16 = 256 bits
+
+
+class FileMemo:
+    """Per-process results of a function of a file's bytes, keyed by the file's path, size,
+    modification time and inode: a file written again is computed again. The audit, the split
+    check and the leak checks hash the same files; each file is read once per process."""
+
+    def __init__(self, function: Callable, max_entries: int = 500_000):
+        functools.update_wrapper(self, function)
+        self._function, self._max_entries, self._values = function, max_entries, {}
+
+    @staticmethod
+    def _key(path: str | Path) -> tuple | None:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        return os.fspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ino
+
+    def __call__(self, path: str | Path):
+        key = self._key(path)
+        if key is None:
+            return self._function(path)  # the function's own error for a missing file
+        if key not in self._values:
+            self.put(path, self._function(path), key)
+        return self._values[key]
+
+    def put(self, path: str | Path, value, key: tuple | None = None) -> None:
+        """Remember ``value`` as the result for ``path`` as it is on disk now."""
+        key = key or self._key(path)
+        if key is not None:
+            if len(self._values) >= self._max_entries:
+                self._values.clear()
+            self._values[key] = value
+
+    def cache_clear(self) -> None:
+        self._values.clear()
+
+
+@FileMemo
+def content_hash(path: str | Path) -> str:
+    """SHA-1 of the file's bytes: equal hashes mean byte-identical copies."""
+    digest = hashlib.sha1()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def hash_all(paths: Iterable[str | Path], workers: int | None = None) -> list[str]:
+    """``content_hash`` of every path (thread pool of ``workers``, default one per core)."""
+    return pool_map(content_hash, paths, workers)
+
+
+def add_content_hashes(manifest: pd.DataFrame, workers: int | None = None) -> pd.DataFrame:
+    """A copy with ``content_hash`` for every row whose image is on disk (None elsewhere)."""
+    manifest = manifest.copy()
+    if "content_hash" in manifest:
+        return manifest
+    present = present_mask(manifest)
+    hashes = pd.Series([None] * len(manifest), index=manifest.index, dtype=object)
+    hashes[present] = hash_all(manifest.loc[present, "path"], workers)
+    manifest["content_hash"] = hashes
+    return manifest
+
+
+def average_hash_of(image, size: int = HASH_SIZE) -> np.ndarray:
+    """The ``size`` x ``size`` average hash of a decoded PIL image, packed into ``size * size / 8`` bytes."""
+    from PIL import Image
+
+    pixels = np.asarray(image.convert("L").resize((size, size), Image.Resampling.BOX), dtype=np.float32)
+    return np.packbits((pixels > pixels.mean()).reshape(-1))
+
+
+@FileMemo
+def average_hash(path: str | Path) -> np.ndarray:
+    """The ``HASH_SIZE`` x ``HASH_SIZE`` average hash of the image at ``path`` (once per file and process)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return average_hash_of(image)
+
+
+def remember_average_hash(path: str | Path, image) -> None:
+    """Hash ``image``, the decoded file at ``path``, for later ``hash_images`` calls (the audit's one decode)."""
+    average_hash.put(path, average_hash_of(image))
+
+
+def hash_images(paths: Iterable[str | Path], workers: int | None = None) -> np.ndarray:
+    """Average hashes of ``paths`` as an ``(n, 4)`` uint64 array (thread pool; PIL releases the GIL)."""
+    paths = list(paths)
+    if not paths:
+        return np.zeros((0, HASH_SIZE * HASH_SIZE // 64), dtype=np.uint64)
+    packed = pool_map(average_hash, paths, workers)
+    return np.frombuffer(np.stack(packed).tobytes(), dtype=np.uint64).reshape(len(paths), -1)
