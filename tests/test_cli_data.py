@@ -11,8 +11,7 @@ from agegender_tf.binning import ADIENCE8
 from agegender_tf.cli import main
 from agegender_tf.data.adience import read as read_adience
 from agegender_tf.paths import DATA_ENV
-from tests.fixtures import truncate, write_jpeg
-from tests.test_data_adience import write_adience
+from tests.fixtures import truncate, write_adience, write_jpeg
 
 NAMES = {"23_0_1_20170116174525125.jpg.chip.jpg": ("male", 23), "5_1_0_20170116174525126.jpg.chip.jpg": ("female", 5),
          "67_1_2_20170116174525127.jpg.chip.jpg": ("female", 67), "31_0_3_20170116174525128.jpg.chip.jpg": ("male", 31)}

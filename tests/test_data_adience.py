@@ -11,34 +11,7 @@ from agegender_tf.binning import ADIENCE8
 from agegender_tf.data import read_dataset, validate_manifest
 from agegender_tf.data.adience import map_age_label, read
 from agegender_tf.paths import DatasetNotFoundError
-from tests.fixtures import write_jpeg
-
-HEADER = ("user_id\toriginal_image\tface_id\tage\tgender\tx\ty\tdx\tdy\ttilt_ang\t"
-          "fiducial_yaw_angle\tfiducial_score")
-# fold -> rows of (user, image, face_id, age, gender); fold k holds users of fold k only.
-ROWS = {
-    0: [("111@N01", "a_o.jpg", 1, "(25, 32)", "f"), ("111@N01", "b_o.jpg", 2, "(38, 42)", "m"),
-        ("111@N01", "c_o.jpg", 3, "35", "u"), ("111@N01", "d_o.jpg", 4, "None", "")],
-    1: [("222@N02", "e_o.jpg", 1, "None", "m"), ("222@N02", "f_o.jpg", 2, "(60, 100)", "")],
-    2: [("333@N03", "g_o.jpg", 1, "(0, 2)", "f")],
-    3: [("444@N04", "h_o.jpg", 1, "(8, 12)", "m")],
-    4: [("555@N05", "i_o.jpg", 1, "(48, 53)", "f")],
-}
-
-
-def write_adience(root, variant="faces", with_images=("a_o.jpg", "b_o.jpg", "g_o.jpg"), extra_line=None):
-    folder, prefix = {"faces": ("faces", "coarse_tilt_aligned_face"),
-                      "aligned": ("aligned", "landmark_aligned_face")}[variant]
-    for fold, rows in ROWS.items():
-        lines = [HEADER] + ["\t".join([u, i, str(f), a, g, "0", "0", "100", "100", "0", "0", "50"])
-                            for u, i, f, a, g in rows]
-        if extra_line and fold == 0:
-            lines.append(extra_line)
-        (root / f"fold_{fold}_data.txt").write_text("\n".join(lines))  # no final newline, like the real files
-        for seed, (user, image, face_id, _, _) in enumerate(rows):
-            if image in with_images:
-                write_jpeg(root / folder / user / f"{prefix}.{face_id}.{image}", size=32, seed=seed)
-    return root
+from tests.fixtures import write_adience, write_jpeg
 
 
 def test_age_label_policy():

@@ -22,7 +22,7 @@ from agegender_tf.data.splits import (
     stratified_holdout,
 )
 from agegender_tf.data.utkface import read as read_utkface
-from tests.test_data_adience import write_adience
+from tests.fixtures import write_adience
 
 
 def synthetic_manifest(rows: int = 400, seed: int = 0) -> pd.DataFrame:
