@@ -96,8 +96,12 @@ def problem(path: Path, exc: Exception) -> str:
         return "file not found"
     if path.is_dir():
         return "is a folder, not an image"
+    if not path.is_file():
+        return f"not a regular file ({special_kind(path.stat().st_mode)})"
     if path.stat().st_size == 0:
         return "empty file (0 bytes)"
+    if isinstance(exc, Image.DecompressionBombError):
+        return f"too large ({exc})"
     if isinstance(exc, UnidentifiedImageError):
         return "not an image (unknown format)"
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

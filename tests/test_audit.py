@@ -35,12 +35,12 @@ def damaged_utkface(tmp_path):
 def test_check_image_catches_damage_and_notes_oddities(tmp_path):
     good = write_jpeg(tmp_path / "good.jpg", size=32)
     assert decode_check(good) is None and check_image(good).size == (32, 32)
-    assert decode_check(truncate(write_jpeg(tmp_path / "cut.jpg", size=64), 0.6)).startswith("cannot decode")
+    assert decode_check(truncate(write_jpeg(tmp_path / "cut.jpg", size=64), 0.6)).startswith("corrupt or cut-short image")
     (tmp_path / "empty.jpg").write_bytes(b"")
     assert decode_check(tmp_path / "empty.jpg") == "empty file (0 bytes)"
     assert decode_check(tmp_path / "absent.jpg") == "file not found"
     (tmp_path / "text.jpg").write_text("hello")
-    assert decode_check(tmp_path / "text.jpg") == "not a readable image (unknown format)"
+    assert decode_check(tmp_path / "text.jpg") == "not an image (unknown format)"
     Image.new("RGB", (8, 8)).save(tmp_path / "png.jpg", format="PNG")
     assert check_image(tmp_path / "png.jpg").info == "PNG data in a .jpg file"
     Image.new("CMYK", (8, 8)).save(tmp_path / "cmyk.jpg", format="JPEG")
@@ -54,7 +54,7 @@ def test_audit_names_every_bad_file_and_reports_duplicates(damaged_utkface):
     bad = {item.rsplit("/", 1)[-1]: problem for item, problem in report.bad}
     assert set(bad) == {"41_1_0_20170116174525128.jpg.chip.jpg", "50_0_1_20170116174525129.jpg.chip.jpg",
                         "unlabeled_face.jpg"}
-    assert bad["41_1_0_20170116174525128.jpg.chip.jpg"].startswith("cannot decode")
+    assert bad["41_1_0_20170116174525128.jpg.chip.jpg"].startswith("corrupt or cut-short image")
     assert bad["50_0_1_20170116174525129.jpg.chip.jpg"] == "empty file (0 bytes)"
     assert bad["unlabeled_face.jpg"] == "file name has no age_gender labels"
     assert report.image_info == {"grayscale": 1}

@@ -92,7 +92,7 @@ def test_audit_fails_naming_truncated_and_unlabeled_files(utkface_parent, capsys
     write_jpeg(utkface_parent / "UTKFace" / "portrait.jpg", size=32)
     assert main(["data", "audit", "utkface", "--root", str(utkface_parent)]) == 1
     out = capsys.readouterr().out
-    assert "BAD" in out and "23_0_1_20170116174525125.jpg.chip.jpg: cannot decode" in out
+    assert "BAD" in out and "23_0_1_20170116174525125.jpg.chip.jpg: corrupt or cut-short image" in out
     assert "portrait.jpg: file name has no age_gender labels" in out and "audit FAILED" in out
     code, report = run_json(capsys, "audit", "utkface", "--root", str(utkface_parent))
     assert code == 1 and report["ok"] is False and len(report["bad"]) == 2

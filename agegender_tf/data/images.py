@@ -14,7 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+
+from agegender_tf.imaging import problem
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 _FORMAT_OF_SUFFIX = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG"}
@@ -44,20 +46,16 @@ def check_image(path: str | Path, on_decoded: Callable[[Image.Image], None] | No
     """Fully decode ``path`` and say what, if anything, is wrong with it. ``on_decoded`` is called with
     the decoded image (the audit hashes it there instead of decoding the file a second time)."""
     path = Path(path)
-    if not path.is_file():
-        return ImageCheck(str(path), problem="file not found")
-    if path.stat().st_size == 0:
-        return ImageCheck(str(path), problem="empty file (0 bytes)")
+    if not path.is_file() or path.stat().st_size == 0:
+        return ImageCheck(str(path), problem=problem(path, FileNotFoundError()))
     try:
         with Image.open(path) as image:
             image.load()
             image_format, mode, size = image.format, image.mode, image.size
             if on_decoded is not None:
                 on_decoded(image)
-    except UnidentifiedImageError:
-        return ImageCheck(str(path), problem="not a readable image (unknown format)")
-    except (OSError, SyntaxError, ValueError) as exc:
-        return ImageCheck(str(path), problem=f"cannot decode: {exc}")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        return ImageCheck(str(path), problem=problem(path, exc))
     notes = []
     expected_format = _FORMAT_OF_SUFFIX.get(path.suffix.lower())
     if expected_format and image_format != expected_format:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from agegender_tf.binning import ADIENCE8, DECADES
@@ -21,6 +20,7 @@ from agegender_tf.data.hashing import add_content_hashes
 from agegender_tf.data.info import has_subject_ids
 from agegender_tf.data.manifest import ReadResult, present_mask
 from agegender_tf.data.readers import read_dataset
+from agegender_tf.paths import jsonable
 
 
 def _counts(values: pd.Series) -> dict[str, int]:
@@ -32,19 +32,6 @@ def _in_order(counts: dict[str, int], labels: tuple[str, ...]) -> dict[str, int]
     if not set(counts) <= set(labels):
         return counts
     return {label: counts[label] for label in labels if label in counts}
-
-
-def _jsonable(value):
-    """Reader notes as plain JSON values (numpy scalars, paths, tuples)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
 
 
 def summarize_result(name: str, result: ReadResult, workers: int | None = None) -> dict:
@@ -81,7 +68,7 @@ def summarize_result(name: str, result: ReadResult, workers: int | None = None) 
         if column in manifest:
             summary[f"{column}s"] = _counts(manifest[column].dropna())
     notes = {k: v for k, v in result.notes.items() if k != "name_warnings"}
-    summary["notes"] = _jsonable(notes)
+    summary["notes"] = jsonable(notes)
     return summary
 
 
