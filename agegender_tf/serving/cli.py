@@ -71,6 +71,17 @@ def add_commands(subparsers) -> None:
     add_mirror_option(accuracy)
     accuracy.set_defaults(func=_export_accuracy, uses_tensorflow=True)
 
+    boxes = subparsers.add_parser(
+        "detect-boxes", help="find each image's face with the predictor's detector, once, for framed training",
+        description="Run the predictor's face detector over every image of a dataset and write the largest box "
+                    "of each (data_manifests/DATASET/boxes_DETECTOR.csv), so training cuts faces as predict does.")
+    boxes.add_argument("dataset", help="dataset name (e.g. utkface)")
+    boxes.add_argument("--root", default=None, help="the dataset's folder (default: $AGEGENDER_DATA/DATASET)")
+    boxes.add_argument("--detector", default=DETECTORS[0], choices=DETECTORS)
+    boxes.add_argument("--out", default=None, help="file to write (default: the committed boxes file)")
+    boxes.add_argument("--limit", type=int, default=None, help="only the first N images (sorted by path)")
+    boxes.set_defaults(func=_detect_boxes, uses_tensorflow=True)
+
     app = subparsers.add_parser("app", help="start the web app: upload photos, see each face's predictions")
     app.add_argument("--model", default=None,
                      help="run folder or .keras file with model_card.json beside it (default: the bundled model)")
@@ -279,3 +290,14 @@ def _app(args) -> int:
         return subprocess.call(streamlit_command(args.model, args.port, args.address, args.detector))
     except KeyboardInterrupt:
         return 0
+
+
+def _detect_boxes(args) -> int:
+    from agegender_tf.paths import DATA_ENV, dataset_root
+    from agegender_tf.serving.boxes import write_dataset_boxes
+
+    root = args.root or dataset_root(args.dataset)
+    if root is None:
+        raise UsageError(f"{args.dataset} not found: pass --root or set {DATA_ENV}")
+    print(json.dumps(write_dataset_boxes(args.dataset, root, args.detector, args.out, args.limit)))
+    return 0

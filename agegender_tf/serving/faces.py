@@ -103,9 +103,13 @@ def _detect_raw(image: np.ndarray, detector: str, pad: float, **options) -> list
     if detector == "mtcnn":
         padded = cv2.copyMakeBorder(image, py, py, px, px, cv2.BORDER_REPLICATE) if pad else image
         found = _mtcnn().detect_faces(np.ascontiguousarray(padded), fit_to_image=False, **options)
-        return [FaceBox(int(round(f["box"][0])) - px, int(round(f["box"][1])) - py, int(round(f["box"][2])),
-                        int(round(f["box"][3])), float(f["confidence"])) for f in found]
+        return [_mtcnn_box(f, px, py) for f in found]
     raise ValueError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
+
+
+def _mtcnn_box(found: dict, px: int, py: int) -> FaceBox:
+    x, y, w, h = found["box"]
+    return FaceBox(int(round(x)) - px, int(round(y)) - py, int(round(w)), int(round(h)), float(found["confidence"]))
 
 
 def _downscaled(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -141,6 +145,33 @@ def detect_faces(image, detector: str = "haar", max_side: int = DETECT_SIDE, pad
     if clip:
         boxes = [b for b in (_clip(box, full_width, full_height) for box in boxes) if b is not None]
     return sorted(boxes, key=lambda b: b.area, reverse=True)
+
+
+def detect_many(images, detector: str, batch_size: int = 32) -> list[list[FaceBox]]:
+    """``[detect_faces(image, detector) for image in images]`` (RGB uint8 arrays), with MTCNN run on
+    batches of images of one size (its networks then see a stack of images: several times faster on a
+    CPU, the same boxes)."""
+    if detector != "mtcnn":
+        return [detect_faces(image, detector) for image in images]
+    results: list[list[FaceBox] | None] = [None] * len(images)
+    by_shape: dict[tuple, list[int]] = {}
+    for i, image in enumerate(images):
+        image = as_rgb_uint8(image)
+        if max(image.shape[:2]) > DETECT_SIDE:
+            results[i] = detect_faces(image, detector)
+        else:
+            by_shape.setdefault(image.shape, []).append(i)
+    for indices in by_shape.values():
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start:start + batch_size]
+            found = _mtcnn().detect_faces([np.ascontiguousarray(as_rgb_uint8(images[i])) for i in chunk],
+                                          fit_to_image=False)
+            for i, faces in zip(chunk, found):
+                height, width = images[i].shape[:2]
+                boxes = [_mtcnn_box(f, 0, 0) for f in faces]
+                boxes = [b for b in (_clip(box, width, height) for box in boxes) if b is not None]
+                results[i] = sorted(boxes, key=lambda b: b.area, reverse=True)
+    return results
 
 
 def reading_order(boxes: list[FaceBox]) -> list[FaceBox]:
