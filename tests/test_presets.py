@@ -11,6 +11,7 @@ from agegender_tf import models
 from agegender_tf.binning import BINNINGS
 from agegender_tf.errors import UsageError
 from agegender_tf.experiments.presets import (
+    AUGMENT_PRESETS,
     FIELD_RULES,
     PAPER_NUMBER_KEYS,
     PRESETS,
@@ -22,7 +23,6 @@ from agegender_tf.experiments.presets import (
     resolve,
     smoke_version,
 )
-from agegender_tf.pipelines.spec import AUGMENT_PRESETS
 
 NAMES = ("cnn_lstm", "cnn_rnn_ensemble", "adience_cnn", "transfer_vgg16_resnet50", "gra_net")
 

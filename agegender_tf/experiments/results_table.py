@@ -27,6 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from agegender_tf.experiments.presets import paper_label_of
+from agegender_tf.tasks import BASELINES
+
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"
 README_FILE = "README.md"
 RUN_ALL_FILE = "run_all.sh"
@@ -40,8 +43,8 @@ GENDER_BAR = 0.80
 AGE_GROUP_MARGIN = 0.05
 AGE_GROUP_F1_BAR = 0.30
 AGE_MAE_RATIO = 0.6
-# Paper 000's classical baselines (models.baselines.BASELINES): reported as they come, no learning bar.
-BASELINE_MODELS = ("svm", "kmeans")
+# Paper 000's classical baselines: reported as they come, no learning bar.
+BASELINE_MODELS = BASELINES
 # A classifier "stayed at one class" when at least this share of its test predictions is a single class.
 ONE_CLASS_SHARE = 0.99
 NO_REASON = "no reason given in results/gaps.json"
@@ -228,12 +231,6 @@ def _duration(seconds) -> str:
     return f"{seconds:,.0f} s ({seconds / 60:.0f} min)" if seconds >= 120 else f"{seconds:,.0f} s"
 
 
-def paper_label(report: dict) -> str:
-    """``paper 00N`` from the report's source-document id (``000_...``)."""
-    document = str(report.get("seed_document") or "")
-    return f"paper {document[:3]}" if document[:3].isdigit() else "paper ?"
-
-
 def read_gaps(results_dir: str | Path) -> dict:
     """``results/gaps.json`` (folder -> {"note", "reason", "rows"}); empty when there is none."""
     path = Path(results_dir) / GAPS_FILE
@@ -285,7 +282,8 @@ def overview(runs: list[RunFolder]) -> list[str]:
         passing = [m for m, v in judged.items() if v]
         bar = f"{len(passing)} of {len(judged)}" + (f" ({', '.join(passing)})" if passing else "")
         fitted = [s for s in run.network_seconds.values() if s is not None]
-        lines.append(f"| [{run.name}]({run.name}/) | {report['preset']} ({paper_label(report)}) | "
+        paper = paper_label_of(report.get("seed_document"))
+        lines.append(f"| [{run.name}]({run.name}/) | {report['preset']} ({paper}) | "
                      f"{protocol.get('profile') or 'none'} | {_count(counts.get('train'))} / "
                      f"{_count(counts.get('val'))} / {_count(counts.get('test'))} | "
                      f"{_duration(sum(fitted)) if fitted else '-'} | {_duration(protocol.get('seconds'))} | {bar} |")
@@ -298,7 +296,8 @@ def run_section(run: RunFolder, gaps: dict) -> list[str]:
     optimizer = protocol.get("optimizer") or {}
     before = counts.get("split_sizes_before_limit") or {}
     preset = "" if run.name == report["preset"] else f"preset {report['preset']}, "
-    lines = [f"### {run.name} ({preset}{paper_label(report)})", "", f"*{report.get('title', '')}*", ""]
+    paper = paper_label_of(report.get("seed_document"))
+    lines = [f"### {run.name} ({preset}{paper})", "", f"*{report.get('title', '')}*", ""]
     note = gaps.get(run.name, {}).get("note")
     if note:
         lines += [note, ""]
