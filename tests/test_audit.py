@@ -35,7 +35,8 @@ def damaged_utkface(tmp_path):
 def test_check_image_catches_damage_and_notes_oddities(tmp_path):
     good = write_jpeg(tmp_path / "good.jpg", size=32)
     assert decode_check(good) is None and check_image(good).size == (32, 32)
-    assert decode_check(truncate(write_jpeg(tmp_path / "cut.jpg", size=64), 0.6)).startswith("corrupt or cut-short image")
+    cut = truncate(write_jpeg(tmp_path / "cut.jpg", size=64), 0.6)
+    assert decode_check(cut).startswith("corrupt or cut-short image")
     (tmp_path / "empty.jpg").write_bytes(b"")
     assert decode_check(tmp_path / "empty.jpg") == "empty file (0 bytes)"
     assert decode_check(tmp_path / "absent.jpg") == "file not found"

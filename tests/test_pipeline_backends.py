@@ -8,8 +8,9 @@ from PIL import Image
 
 from agegender_tf.binning import LIFE_STAGES
 from agegender_tf.data.readers import read_dataset
+from agegender_tf.experiments.presets import get_augment_preset
 from agegender_tf.pipelines.generator import make_generator
-from agegender_tf.pipelines.spec import AugmentSpec, get_augment_preset
+from agegender_tf.pipelines.spec import AugmentSpec
 from agegender_tf.pipelines.tfdata import make_dataset
 from tests.fixtures import write_jpeg
 

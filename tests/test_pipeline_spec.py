@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 
 from agegender_tf.binning import ADIENCE8, LIFE_STAGES
+from agegender_tf.experiments.presets import AUGMENT_PRESETS, get_augment_preset
 from agegender_tf.pipelines.preprocess import apply_preprocess
-from agegender_tf.pipelines.spec import AUGMENT_PRESETS, AugmentSpec, get_augment_preset
+from agegender_tf.pipelines.spec import AugmentSpec
 from agegender_tf.pipelines.targets import class_weights, encode_targets, split_subset, usable_rows
 
 

@@ -104,7 +104,7 @@ def test_without_a_bundled_model_the_error_says_so():
 def test_predictor_matches_the_training_pipeline(predictor, utkface_root):
     """The predictor's resize, crop and value mapping give the same outputs as the tf.data
     pipeline that trained and evaluated the model, on 32 real faces."""
-    from agegender_tf.pipelines.spec import AUGMENT_PRESETS
+    from agegender_tf.experiments.presets import AUGMENT_PRESETS
     from agegender_tf.pipelines.tfdata import make_dataset
 
     paths = utkface_files(utkface_root, 32)

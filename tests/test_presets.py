@@ -11,6 +11,7 @@ from agegender_tf import models
 from agegender_tf.binning import BINNINGS
 from agegender_tf.errors import UsageError
 from agegender_tf.experiments.presets import (
+    AUGMENT_PRESETS,
     FIELD_RULES,
     PAPER_NUMBER_KEYS,
     PRESETS,
@@ -22,7 +23,6 @@ from agegender_tf.experiments.presets import (
     resolve,
     smoke_version,
 )
-from agegender_tf.pipelines.spec import AUGMENT_PRESETS
 
 NAMES = ("cnn_lstm", "cnn_rnn_ensemble", "adience_cnn", "transfer_vgg16_resnet50", "gra_net")
 
@@ -318,3 +318,35 @@ def test_class_weight_is_checked_when_set():
     assert resolve("adience_cnn", overrides=["class_weight=balanced"]).class_weight == "balanced"
     with pytest.raises(UsageError, match="class_weight must be one of"):
         resolve("adience_cnn", overrides=["class_weight=inverse"])
+
+
+def test_paper_label_is_the_source_documents_number():
+    from agegender_tf.experiments.presets import paper_label_of
+
+    assert [p.paper_label for p in PRESETS.values()] == [f"paper 00{i}" for i in range(5)]
+    assert [row["paper"] for row in listing()] == [p.paper_label for p in PRESETS.values()]
+    assert paper_label_of(None) == "paper ?"
+
+
+def test_network_plans_name_each_network_the_run_trains():
+    from agegender_tf.experiments import runner
+    from agegender_tf.experiments.rundir import NetworkRun
+
+    plans = runner.network_plans(get_preset("transfer_vgg16_resnet50"))
+    assert [(p.run.folder, p.builder, p.run.comparison) for p in plans] == [
+        ("resnet50__gender", "transfer", False), ("resnet50__age_group", "transfer", False),
+        ("vgg16__gender", "transfer", True)]
+    assert plans[2].kwargs["backbone"] == "vgg16" and plans[2].augment.preprocess == "vgg16"
+    lstm = runner.network_plans(get_preset("cnn_lstm"))  # the SVM and K-Means baselines are no networks
+    assert [p.run.folder for p in lstm] == ["cnn_lstm__gender", "cnn_lstm__age_group", "levi_hassner__gender"]
+    gra = runner.network_plan(get_preset("gra_net"), ("gender", "age_group", "age"))
+    assert gra.loss_weights == {"gender": 1.0, "age_group": 1.0, "age": 0.01} and not gra.per_member_loss
+    assert runner.network_plan(get_preset("gra_net"), ("gender",)).loss_weights is None
+    members = resolve("cnn_rnn_ensemble", profile="cpu_wide_members")
+    assert members.trains_members_apart and members.scores_members
+    assert runner.network_plan(members, members.task_groups[0]).per_member_loss
+    for plan in plans + lstm:
+        assert NetworkRun.from_folder(plan.run.folder, [plan.tasks], plans[0].run.name if plan in plans
+                                      else lstm[0].run.name) == plan.run
+    with pytest.raises(TypeError, match="resolved Preset"):
+        runner.run("gra_net", "data", "out")

@@ -130,6 +130,18 @@ def test_report_metrics_recompute_from_the_predictions(gra_net_smoke_run):
         assert re.search(rf"accuracy\s+{metrics[task]['accuracy']:.4f}\s+{len(table)}", section), section
 
 
+def test_metrics_table_has_a_row_per_model_and_task(gra_net_smoke_run):
+    from agegender_tf.experiments.report import METRIC_COLUMNS, metrics_table
+
+    report = json.loads((gra_net_smoke_run / "report.json").read_text())
+    frame = metrics_table(report)
+    assert list(frame.columns) == ["model", "task", *METRIC_COLUMNS]
+    assert [(m, t) for m, t in zip(frame["model"], frame["task"])] == [
+        (m, t) for m, tasks in report["models"].items() for t in tasks]
+    age = frame[frame["task"] == "age"].iloc[0]
+    assert age["mae"] == pytest.approx(report["models"][age["model"]]["age"]["mae"])
+
+
 def test_report_redraws_the_figures_from_saved_files(gra_net_smoke_run, tmp_path, capsys):
     run = shutil.copytree(gra_net_smoke_run, tmp_path / "run")
     figures = sorted(p.name for p in (run / "figures").glob("*.png"))

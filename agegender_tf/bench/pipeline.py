@@ -27,9 +27,9 @@ def bench_pipeline(root, images: int = 512, batch_size: int = 32, image_size: in
     import numpy as np
 
     from agegender_tf.data.readers import read_dataset
+    from agegender_tf.experiments.presets import AUGMENT_PRESETS
     from agegender_tf.pipelines.checks import require_readable
     from agegender_tf.pipelines.generator import make_generator
-    from agegender_tf.pipelines.spec import AUGMENT_PRESETS
     from agegender_tf.pipelines.tfdata import make_dataset
 
     result = read_dataset("utkface", root)

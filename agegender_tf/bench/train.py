@@ -13,7 +13,6 @@ validation loss and metrics. See docs/performance.md.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 
@@ -54,23 +53,19 @@ def _fit_rounds(model, dataset, batch_size: int, warmup: int, steps: int, rounds
 class MainNetwork:
     """One preset's main network as the runner trains it: builder, arguments, tasks, loss, pipeline.
 
-    The network is the first of ``runner._models_to_train`` (the preset's own model) on its first
-    task group (e.g. the gender network of a preset that trains gender and age separately).
+    The network is ``runner.network_plan`` of the preset's own model on its first task group (e.g. the
+    gender network of a preset that trains gender and age separately).
     """
 
     def __init__(self, preset, data_root, seed: int, parts=("train",)):
         from agegender_tf.experiments import runner
-        from agegender_tf.models.heads import losses_and_metrics
         from agegender_tf.pipelines.targets import usable_rows
 
         self.preset = preset
         self.seed = seed
-        self.name, self.builder, args = runner._models_to_train(preset)[0]
-        self.tasks = tuple(preset.task_groups[0])
-        self.kwargs = runner.model_kwargs(dataclasses.replace(preset, model=self.builder), self.tasks, args)
-        self.loss, self.metrics = losses_and_metrics(self.tasks)
-        weights = {t: preset.loss_weights[t] for t in self.tasks if t in preset.loss_weights}
-        self.loss_weights = weights if len(self.tasks) > 1 and weights else None
+        plan = runner.network_plan(preset, preset.task_groups[0])
+        self.name, self.builder, self.tasks, self.kwargs = plan.run.name, plan.builder, plan.tasks, plan.kwargs
+        self.loss, self.metrics, self.loss_weights = plan.loss, plan.metrics, plan.loss_weights
         binning = runner.preset_binning(preset)
         split, _ = runner.load_data(preset, data_root, seed)
         usable = {name: usable_rows(split[name], outputs=self.tasks, binning=binning)[0] for name in parts}
@@ -78,8 +73,7 @@ class MainNetwork:
             raise ValueError(f"preset {preset.name}: {len(usable['train'])} training faces, fewer than one batch "
                              f"of {preset.batch_size}")
         self.faces = {name: int(len(frame)) for name, frame in usable.items()}
-        spec = runner.augment_spec(preset, self.builder, self.kwargs)
-        self.datasets = runner.make_datasets(preset, spec, self.tasks, usable, seed, binning)
+        self.datasets = runner.make_datasets(preset, plan.augment, self.tasks, usable, seed, binning)
 
     def build(self, policy: str = "float32", jit_compile: bool = False):
         """The network built under dtype ``policy`` and compiled as the runner compiles it (plus ``jit_compile``)."""

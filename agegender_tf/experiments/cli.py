@@ -136,9 +136,8 @@ def _run(args) -> int:
     from agegender_tf.experiments.runner import run
     from agegender_tf.experiments.train import progress_verbosity
 
-    result = run(args.preset, args.data_root, out, smoke=args.smoke, seed=args.seed, overrides=args.overrides,
-                 profile=args.profile, verbose=progress_verbosity(args.quiet), overwrite=args.overwrite,
-                 strategy=args.strategy, cpu_replicas=args.cpu_replicas)
+    result = run(preset, args.data_root, out, smoke=args.smoke, seed=args.seed, verbose=progress_verbosity(args.quiet),
+                 overwrite=args.overwrite, strategy=args.strategy, cpu_replicas=args.cpu_replicas)
     print(json.dumps({"out": out, "metrics": {t: {k: v for k, v in m.items() if isinstance(v, (int, float))}
                                                 for t, m in result["metrics"].items()}}, indent=2))
     if args.smoke:

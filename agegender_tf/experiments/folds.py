@@ -19,8 +19,9 @@ def adience_fold_protocol(networks: list[TrainedNetwork], data_root: str | Path,
                           batch_size: int, seed: int) -> dict:
     """Each network scored on each Adience fold with images: ``{"tasks": {task: {"per_fold", mean, std}}}``."""
     from agegender_tf.data import read_dataset
-    from agegender_tf.pipelines.targets import REGRESSION_TASKS, task_labels, usable_rows
+    from agegender_tf.pipelines.targets import task_labels, usable_rows
     from agegender_tf.pipelines.tfdata import make_dataset
+    from agegender_tf.tasks import REGRESSION_TASKS
 
     root = Path(data_root) / "adience"
     if not root.exists():

@@ -17,7 +17,8 @@ import pandas as pd
 
 from agegender_tf.binning import AgeBinning
 from agegender_tf.pipelines.spec import AugmentSpec
-from agegender_tf.pipelines.targets import REGRESSION_TASKS, encode_targets
+from agegender_tf.pipelines.targets import encode_targets
+from agegender_tf.tasks import REGRESSION_TASKS
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,18 @@ def write_report(preset: Preset, out_dir, predictions: pd.DataFrame, *, counts: 
     return result
 
 
+# The columns of ``metrics_table``: what each model scored on each task's test faces.
+METRIC_COLUMNS = ("n", "accuracy", "precision", "recall", "f1", "one_off_accuracy", "mae", "rmse")
+
+
+def metrics_table(result: dict) -> pd.DataFrame:
+    """One row per model and task of a report (``result["models"]``) with its ``METRIC_COLUMNS`` (None where a
+    metric does not apply, e.g. accuracy for the age regression)."""
+    rows = [{"model": model_name, "task": task, **{k: metrics.get(k) for k in METRIC_COLUMNS}}
+            for model_name, tasks in result["models"].items() for task, metrics in tasks.items()]
+    return pd.DataFrame(rows)
+
+
 def render_figures(out_dir, result: dict | None = None, data_root=None) -> list[Path]:
     """Draw every figure of the run in ``out_dir`` from its saved files; return their paths.
 
@@ -123,10 +135,10 @@ def render_figures(out_dir, result: dict | None = None, data_root=None) -> list[
         paths.append(plots.save_fig(name, folder, fig=fig))
 
     for run_name, rows in history.groupby("run", sort=False):
-        model_name, tasks = _split_run_name(run_name, preset_dict)
-        title = f"{model_name} learning curves: " + ", ".join(plots.TASK_NAMES.get(t, t) for t in tasks)
-        save(plots.learning_curves(rows.drop(columns=["run"]).reset_index(drop=True), title=title, tasks=tasks),
-             f"learning_curves_{run_name}")
+        network = rundir.NetworkRun.from_folder(run_name, preset_dict["task_groups"], main)
+        title = f"{network.name} learning curves: " + ", ".join(plots.TASK_NAMES.get(t, t) for t in network.task_group)
+        save(plots.learning_curves(rows.drop(columns=["run"]).reset_index(drop=True), title=title,
+                                   tasks=network.task_group), f"learning_curves_{run_name}")
     for task, metrics in result["metrics"].items():
         if labels.get(task) is None:
             continue
@@ -183,15 +195,6 @@ def smoke_note(result: dict) -> str:
     if not result.get("protocol", {}).get("smoke"):
         return ""
     return f"smoke run: numbers only show the pipeline runs; see results/{result['preset']}/ for a full run"
-
-
-def _split_run_name(run_name: str, preset_dict: dict) -> tuple[str, tuple[str, ...]]:
-    """``gra_net__gender_age_group_age`` -> ("gra_net", ("gender", "age_group", "age")), by the preset's task groups."""
-    model_name, _, joined = run_name.partition("__")
-    for group in preset_dict["task_groups"]:
-        if "_".join(group) == joined:
-            return model_name, tuple(group)
-    return model_name, ()
 
 
 def _caption(row, labels) -> list[tuple[str, str]]:

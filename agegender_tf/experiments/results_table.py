@@ -18,6 +18,7 @@ import json
 import sys
 from pathlib import Path
 
+from agegender_tf.experiments.presets import paper_label_of
 from agegender_tf.experiments.results_check import (
     AGE_GROUP_F1_BAR,
     AGE_GROUP_MARGIN,
@@ -61,12 +62,6 @@ def _duration(seconds) -> str:
     if seconds is None:
         return "-"
     return f"{seconds:,.0f} s ({seconds / 60:.0f} min)" if seconds >= 120 else f"{seconds:,.0f} s"
-
-
-def paper_label(report: dict) -> str:
-    """``paper 00N`` from the report's source-document id (``000_...``)."""
-    document = str(report.get("seed_document") or "")
-    return f"paper {document[:3]}" if document[:3].isdigit() else "paper ?"
 
 
 def read_gaps(results_dir: str | Path) -> dict:
@@ -120,7 +115,8 @@ def overview(runs: list[RunFolder]) -> list[str]:
         passing = [m for m, v in judged.items() if v]
         bar = f"{len(passing)} of {len(judged)}" + (f" ({', '.join(passing)})" if passing else "")
         fitted = [s for s in run.network_seconds.values() if s is not None]
-        lines.append(f"| [{run.name}]({run.name}/) | {report['preset']} ({paper_label(report)}) | "
+        paper = paper_label_of(report.get("seed_document"))
+        lines.append(f"| [{run.name}]({run.name}/) | {report['preset']} ({paper}) | "
                      f"{protocol.get('profile') or 'none'} | {_count(counts.get('train'))} / "
                      f"{_count(counts.get('val'))} / {_count(counts.get('test'))} | "
                      f"{_duration(sum(fitted)) if fitted else '-'} | {_duration(protocol.get('seconds'))} | {bar} |")
@@ -133,7 +129,8 @@ def run_section(run: RunFolder, gaps: dict) -> list[str]:
     optimizer = protocol.get("optimizer") or {}
     before = counts.get("split_sizes_before_limit") or {}
     preset = "" if run.name == report["preset"] else f"preset {report['preset']}, "
-    lines = [f"### {run.name} ({preset}{paper_label(report)})", "", f"*{report.get('title', '')}*", ""]
+    paper = paper_label_of(report.get("seed_document"))
+    lines = [f"### {run.name} ({preset}{paper})", "", f"*{report.get('title', '')}*", ""]
     note = gaps.get(run.name, {}).get("note")
     if note:
         lines += [note, ""]

@@ -11,6 +11,7 @@
 - ``write_text_atomic`` / ``write_json_atomic`` / ``write_csv_atomic`` write a temporary file beside
   the target and ``os.replace`` it, so a kill never leaves a half-written file; ``report.json`` is
   written last, so a folder without it is visibly unfinished.
+- ``NetworkRun`` names one trained network's folder (``train/<model>__<tasks>/``) and reads it back.
 - ``check_keras_file`` / ``load_keras_model`` name a damaged ``best.keras`` (a ``.keras`` file is a zip
   archive: cut short, it has no central directory) instead of Keras' "File not found".
 """
@@ -23,6 +24,7 @@ import json
 import os
 import shutil
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -37,6 +39,30 @@ REPORT_FILE = "report.json"
 # Any of these marks a folder as a run folder that ``--overwrite`` may empty.
 RUN_FOLDER_MARKS = (FINGERPRINT_FILE, "preset.json", REPORT_FILE, "train")
 FRESH_START = "rerun with --overwrite to start fresh"
+
+
+@dataclass(frozen=True)
+class NetworkRun:
+    """One trained network of a run: its model's name in reports, the outputs it trains, and whether it is
+    a comparison (not the preset's own model). ``folder`` names its ``train/<folder>/`` and its rows of
+    ``history.csv`` (the ``run`` column); ``from_folder`` reads such a name back."""
+
+    name: str
+    task_group: tuple[str, ...]
+    comparison: bool = False
+
+    @property
+    def folder(self) -> str:
+        """``gra_net__gender_age_group_age``: the name, two underscores, the tasks joined by one."""
+        return f"{self.name}__{'_'.join(self.task_group)}"
+
+    @classmethod
+    def from_folder(cls, folder: str, task_groups, main_model: str | None = None) -> NetworkRun:
+        """The network a ``folder`` name stands for, its tasks found among the preset's ``task_groups``
+        (none matching: no tasks); a comparison when ``main_model`` is given and is not its name."""
+        name, _, joined = folder.partition("__")
+        tasks = next((tuple(group) for group in task_groups if "_".join(group) == joined), ())
+        return cls(name, tasks, main_model is not None and name != main_model)
 
 
 class RunFolderBusy(UsageError):

@@ -5,8 +5,9 @@ Layout of a run folder ``OUT``:
 - ``fingerprint.json`` what made the folder (``rundir.fingerprint``): a rerun with other settings is
   refused unless ``--overwrite``; ``.lock`` held (``fcntl.flock``) while a run writes the folder
 - ``preset.json`` the preset as run (after ``--smoke`` and ``--set``)
-- ``train/<run>/`` one folder per trained network: ``history.csv``, ``best.keras`` (best val_loss),
-  ``backup/`` while it is unfinished, ``done.json`` once it finished (a rerun loads it instead)
+- ``train/<run>/`` one folder per trained network (``network_plan``; named by ``rundir.NetworkRun.folder``):
+  ``history.csv``, ``best.keras`` (best val_loss), ``backup/`` while it is unfinished, ``done.json`` once it
+  finished (a rerun loads it instead)
 - ``history.csv`` every network's history with a ``run`` column; ``predictions.csv`` (``model``,
   ``path`` relative to the data root, ``<task>_true``, ``<task>_pred``); ``train_ages.csv``; ``report.json``;
   ``classification_report.txt``; ``figures/*.png``; ``report.json`` is written last (atomically), so a
@@ -21,7 +22,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -30,7 +33,8 @@ from agegender_tf.errors import SplitLeakError
 from agegender_tf.experiments import predictions, presets, report, rundir
 from agegender_tf.experiments.folds import run_fold_protocol
 from agegender_tf.experiments.predictions import TrainedNetwork
-from agegender_tf.experiments.presets import Preset
+from agegender_tf.experiments.presets import Preset, get_augment_preset
+from agegender_tf.experiments.rundir import NetworkRun
 from agegender_tf.experiments.train import (
     DONE_FILE,
     distribution_record,
@@ -43,6 +47,7 @@ from agegender_tf.experiments.train import (
 )
 from agegender_tf.models.baselines import BASELINES, baseline_predictions
 from agegender_tf.models.heads import losses_and_metrics
+from agegender_tf.pipelines.spec import AugmentSpec
 
 
 def resolve_preset(name: str, smoke: bool = False, overrides=(), profile: str | None = None) -> Preset:
@@ -95,7 +100,6 @@ def augment_spec(preset: Preset, model_name: str, kwargs: dict):
     """The preset's augmentation for model ``model_name`` built with ``kwargs``: the model's preprocessing
     facts give the value mapping (e.g. ResNet50's preprocess_input) and the resize-then-crop geometry."""
     from agegender_tf import models
-    from agegender_tf.pipelines.spec import get_augment_preset
 
     facts = models.preprocessing(model_name, **kwargs)
     return get_augment_preset(preset.augment).with_model_facts(facts).replace(validation_split=0.0)
@@ -111,47 +115,106 @@ def make_datasets(preset, spec, tasks, parts, seed, binning):
     }
 
 
-def _run_name(model_name: str, tasks) -> str:
-    return f"{model_name}__{'_'.join(tasks)}"
+@dataclass(frozen=True)
+class NetworkPlan:
+    """How a run builds, feeds and fits one network of a preset (``network_plan``)."""
+
+    run: NetworkRun
+    builder: str  # the registered builder
+    kwargs: dict  # its arguments (``model_kwargs``: the preset's, the input shape, the outputs)
+    augment: AugmentSpec  # the preset's augmentation with the model's preprocessing facts
+    loss: Any
+    metrics: Any
+    loss_weights: dict | None  # per output of a multi-output network (None: one output, or none given)
+    per_member_loss: bool  # an ensemble whose members train on their own losses (``members_fit``)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return self.run.task_group
+
+    def build(self, policy: str | None = None):
+        """The network, built under Keras dtype policy ``policy`` (None: float32)."""
+        from agegender_tf import models
+
+        with dtype_policy(policy):
+            return models.build(self.builder, **self.kwargs)
 
 
-def train_one(preset: Preset, model_name: str, builder: str, model_args: dict, tasks, parts, out_dir: Path, seed: int,
-              verbose: int = 2):
-    """Train (or load, if finished before) one network; return (network, datasets, usable parts, dropped)."""
+def _network(preset: Preset, comparison: str | None) -> tuple[str, str, dict] | None:
+    """(model name in reports, builder, builder arguments) of the preset's own model (``comparison`` None) or of
+    a keras comparison: a registered model with its defaults, or a variant of the main builder (``vgg16``
+    beside ``resnet50``); None when ``comparison`` is no network (a baseline, the members)."""
     from agegender_tf import models
+
+    if comparison is None:
+        return models.report_name(preset.model, preset.model_args), preset.model, dict(preset.model_args)
+    variant = models.variant_args(preset.model, comparison, preset.model_args)
+    if variant is not None:
+        return comparison, preset.model, variant
+    if comparison in models.available():
+        return comparison, comparison, {}
+    return None
+
+
+def network_plan(preset: Preset, task_group, comparison: str | None = None) -> NetworkPlan:
+    """The plan of one network of ``preset`` trained for the outputs ``task_group``: the preset's own model, or
+    the keras comparison ``comparison`` of ``preset.comparisons``. ``train_one``, the benchmarks and the
+    notebooks all take their builder arguments, augmentation, losses and loss weights from here."""
+    from agegender_tf import models
+
+    network = _network(preset, comparison)
+    if network is None:
+        raise ValueError(f"{comparison!r} is not a network the preset {preset.name} can train")
+    name, builder, args = network
+    tasks = tuple(task_group)
+    kwargs = model_kwargs(dataclasses.replace(preset, model=builder), tasks, args)
+    loss, metrics = losses_and_metrics(tasks)
+    weights = {t: preset.loss_weights[t] for t in tasks if t in preset.loss_weights} if len(tasks) > 1 else None
+    return NetworkPlan(NetworkRun(name, tasks, comparison is not None), builder, kwargs,
+                       augment_spec(preset, builder, kwargs), loss, metrics, weights or None,
+                       preset.trains_members_apart and models.entry(builder).is_ensemble)
+
+
+def network_plans(preset: Preset) -> list[NetworkPlan]:
+    """Every network a run of ``preset`` trains, in order: its own model on each task group, then each keras
+    comparison on the first task group."""
+    plans = [network_plan(preset, group) for group in preset.task_groups]
+    return plans + [network_plan(preset, preset.task_groups[0], other) for other in preset.comparisons
+                    if _network(preset, other) is not None]
+
+
+def train_one(preset: Preset, plan: NetworkPlan, parts, out_dir: Path, seed: int, verbose: int = 2):
+    """Train (or load, if finished before) the network of ``plan``; return (network, datasets, usable parts,
+    dropped)."""
     from agegender_tf.pipelines.targets import class_weights, usable_rows
 
     binning = preset_binning(preset)
+    tasks = plan.tasks
     usable, dropped = {}, {}
     for name, frame in parts.items():
-        usable[name], dropped[name] = usable_rows(frame, outputs=tuple(tasks), binning=binning)
-    build_preset = dataclasses.replace(preset, model=builder)
-    kwargs = model_kwargs(build_preset, tuple(tasks), model_args)
-    spec = augment_spec(preset, builder, kwargs)
+        usable[name], dropped[name] = usable_rows(frame, outputs=tasks, binning=binning)
     # The preset's batch is per replica (docs/distribute.md).
     batched = dataclasses.replace(preset, batch_size=global_batch_size(preset.batch_size))
-    datasets = make_datasets(batched, spec, tasks, usable, seed, binning)
-    run_dir = out_dir / "train" / _run_name(model_name, tasks)
+    datasets = make_datasets(batched, plan.augment, tasks, usable, seed, binning)
+    run_dir = out_dir / "train" / plan.run.folder
     from agegender_tf.model_card import write_model_card  # what `agegender predict` needs, beside best.keras
 
-    write_model_card(run_dir, preset, model_name, builder, kwargs, tasks, spec, train_faces=len(usable["train"]))
+    write_model_card(run_dir, preset, plan.run.name, plan.builder, plan.kwargs, tasks, plan.augment,
+                     train_faces=len(usable["train"]))
     model = load_finished(run_dir)
     if model is not None:
-        return TrainedNetwork(model_name, tuple(tasks), model, spec, preset.image_size), datasets, usable, dropped
+        return TrainedNetwork(plan.run.name, tasks, model, plan.augment, preset.image_size), datasets, usable, dropped
     set_seed(seed)
-    with dtype_policy(preset.dtype_policy):
-        model = models.build(builder, **kwargs)
-    loss, metrics = losses_and_metrics(tuple(tasks))
-    weights = {t: preset.loss_weights[t] for t in tasks if t in preset.loss_weights} if len(tasks) > 1 else None
+    model = plan.build(preset.dtype_policy)
     class_weight = class_weights(usable["train"], tasks, binning, preset.class_weight) if preset.class_weight else None
-    fit = dict(train_data=datasets["train"], val_data=datasets["val"], loss=loss, metrics=metrics,
-               loss_weights=weights or None)
-    if preset.ensemble_loss == "members" and models.entry(builder).is_ensemble:
+    fit = dict(train_data=datasets["train"], val_data=datasets["val"], loss=plan.loss, metrics=plan.metrics,
+               loss_weights=plan.loss_weights)
+    if plan.per_member_loss:
         model, fit = members_fit(model, fit, tasks)
     train(model, optimizer=preset.optimizer, callbacks=preset.callbacks, epochs=preset.epochs, out_dir=run_dir,
           class_weight=class_weight, verbose=verbose, **fit)
     model = rundir.load_keras_model(run_dir / "best.keras")
-    return TrainedNetwork(model_name, tuple(tasks), model, spec, preset.image_size), datasets, usable, dropped
+    return TrainedNetwork(plan.run.name, tasks, model, plan.augment, preset.image_size), datasets, usable, dropped
 
 
 def members_fit(ensemble_model, fit: dict, tasks):
@@ -189,34 +252,21 @@ def members_fit(ensemble_model, fit: dict, tasks):
 
 
 # ------------------------------------------------------------------------------------------- the run
-def _models_to_train(preset: Preset) -> list[tuple[str, str, dict]]:
-    """(model name in reports, builder, builder arguments) of the main model and its keras comparisons:
-    a registered model with its defaults, or a variant of the main builder (``vgg16`` beside ``resnet50``)."""
-    from agegender_tf import models
+def run(preset: Preset, data_root: str | Path, out_dir: str | Path, *, smoke: bool = False, seed: int = 42,
+        verbose: int = 2, overwrite: bool = False, strategy: str = "default", cpu_replicas: int | None = None) -> dict:
+    """Train and evaluate the resolved ``preset``; write the run folder (module docstring); return the report.
 
-    entries = [(models.report_name(preset.model, preset.model_args), preset.model, dict(preset.model_args))]
-    for other in preset.comparisons:
-        variant = models.variant_args(preset.model, other, preset.model_args)
-        if variant is not None:
-            entries.append((other, preset.model, variant))
-        elif other in models.available():
-            entries.append((other, other, {}))
-    return entries
-
-
-def run(name: str, data_root: str | Path, out_dir: str | Path, *, smoke: bool = False, seed: int = 42,
-        overrides=(), profile: str | None = None, verbose: int = 2, overwrite: bool = False,
-        strategy: str = "default", cpu_replicas: int | None = None) -> dict:
-    """Train and evaluate preset ``name``; write the run folder (module docstring); return the report.
-
-    The folder is locked for the run and must hold a run of the same fingerprint (or nothing):
-    ``overwrite`` empties it first (``rundir.prepare``). ``strategy`` / ``cpu_replicas``: the
+    ``preset`` is resolved once by the caller (``presets.resolve``: ``--profile``, ``--smoke``, ``--set``);
+    ``smoke`` says whether ``--smoke`` was among them (the fingerprint and report record it; the profile is
+    ``preset.profile``). The folder is locked for the run and must hold a run of the same fingerprint (or
+    nothing): ``overwrite`` empties it first (``rundir.prepare``). ``strategy`` / ``cpu_replicas``: the
     ``tf.distribute`` strategy that builds, compiles and fits every network (``train.make_strategy``).
     """
-    preset = resolve_preset(name, smoke, overrides, profile)
+    if not isinstance(preset, Preset):
+        raise TypeError(f"run takes a resolved Preset (presets.resolve(name, ...)), got {type(preset).__name__}")
     distributor = make_strategy(strategy, cpu_replicas)
     distribution = distribution_record(distributor, strategy, preset.batch_size)
-    record = rundir.fingerprint(preset, seed=seed, smoke=smoke, data_root=data_root, profile=profile,
+    record = rundir.fingerprint(preset, seed=seed, smoke=smoke, data_root=data_root, profile=preset.profile,
                                 distribution=distribution)
     with rundir.locked(out_dir), distributor.scope():
         rundir.prepare(out_dir, record, overwrite)
@@ -236,19 +286,17 @@ def _run_in_folder(preset: Preset, data_root, out_dir: Path, *, seed: int, smoke
 
     binning = preset_binning(preset)
     tables, dropped_for_training, trained, main_networks = [], {}, {}, []
-    for index, (model_name, builder, args) in enumerate(_models_to_train(preset)):
-        is_main = index == 0
-        for tasks in preset.task_groups if is_main else preset.task_groups[:1]:
-            network, datasets, usable, dropped = train_one(preset, model_name, builder, args, tasks, parts, out_dir,
-                                                           seed, verbose)
-            dropped_for_training[_run_name(model_name, tasks)] = dropped
-            trained[_run_name(model_name, tasks)] = int(network.model.count_params())
-            tables += predictions.test_tables(network, datasets["test"], usable["test"], binning,
-                                              members="members" in preset.comparisons,
-                                              oversample=is_main and preset.tta == "oversample",
-                                              batch_size=preset.batch_size, seed=seed)
-            if is_main:
-                main_networks.append(network)
+    for plan in network_plans(preset):
+        is_main = not plan.run.comparison
+        network, datasets, usable, dropped = train_one(preset, plan, parts, out_dir, seed, verbose)
+        dropped_for_training[plan.run.folder] = dropped
+        trained[plan.run.folder] = int(network.model.count_params())
+        tables += predictions.test_tables(network, datasets["test"], usable["test"], binning,
+                                          members=preset.scores_members,
+                                          oversample=is_main and preset.tta == "oversample",
+                                          batch_size=preset.batch_size, seed=seed)
+        if is_main:
+            main_networks.append(network)
     baselines = [c for c in BASELINES if c in preset.comparisons]
     if baselines:
         tables.append(baseline_predictions(parts, preset.tasks, binning, seed, baselines))

@@ -26,6 +26,7 @@ import keras
 import pandas as pd
 
 from agegender_tf.errors import UsageError
+from agegender_tf.experiments.presets import OPTIMIZERS
 from agegender_tf.experiments.rundir import load_keras_model, write_json_atomic
 
 HISTORY_FILE = "history.csv"
@@ -72,19 +73,18 @@ def dtype_policy(name: str | None):
 
 
 def make_optimizer(spec: dict) -> keras.optimizers.Optimizer:
-    """Optimizer from a preset's ``optimizer`` dict: ``name`` (sgd|adam|nadam|rmsprop), ``learning_rate``,
+    """Optimizer from a preset's ``optimizer`` dict: ``name`` (one of ``presets.OPTIMIZERS``), ``learning_rate``,
     optional ``momentum`` (SGD) and a step decay ``step_at_iteration`` -> ``step_to``."""
+
     spec = dict(spec)
     name = spec.pop("name").lower()
     rate = spec.pop("learning_rate")
     step_at, step_to = spec.pop("step_at_iteration", None), spec.pop("step_to", None)
     if step_at is not None:
         rate = keras.optimizers.schedules.PiecewiseConstantDecay([int(step_at)], [float(rate), float(step_to)])
-    classes = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam, "nadam": keras.optimizers.Nadam,
-               "rmsprop": keras.optimizers.RMSprop}
-    if name not in classes:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {sorted(classes)}")
-    return classes[name](learning_rate=rate, **spec)
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {sorted(OPTIMIZERS)}")
+    return getattr(keras.optimizers, OPTIMIZERS[name])(learning_rate=rate, **spec)
 
 
 class TimeLimit(keras.callbacks.Callback):

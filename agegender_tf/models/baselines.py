@@ -27,6 +27,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
+from agegender_tf.tasks import BASELINES  # the baselines by name, defined beside the task names
+
 
 def _check_images(images) -> np.ndarray:
     images = np.asarray(images)
@@ -162,9 +164,6 @@ def kmeans_baseline(n_clusters=8, features="pixels", size=(32, 32), model=None, 
                     + [("kmeans", KMeansClassifier(n_clusters=n_clusters, seed=seed))])
 
 
-BASELINES = ("svm", "kmeans")
-
-
 def _pixels_and_labels(frame, task, binning, size, seed):
     """Images of ``frame`` loaded at ``size`` x ``size`` as 0..255 floats, and the task's class indices."""
     from agegender_tf.pipelines.spec import AugmentSpec
@@ -196,7 +195,8 @@ def baseline_predictions(parts: dict, tasks, binning, seed: int, names=BASELINES
 def _baseline_predictions(parts, tasks, binning, seed, names, size, components):
     import pandas as pd
 
-    from agegender_tf.pipelines.targets import CLASSIFICATION_TASKS, task_labels, usable_rows
+    from agegender_tf.pipelines.targets import task_labels, usable_rows
+    from agegender_tf.tasks import CLASSIFICATION_TASKS
 
     tables = []
     for name in names:

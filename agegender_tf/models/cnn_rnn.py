@@ -14,7 +14,7 @@ import keras
 from agegender_tf.models.heads import task_head
 from agegender_tf.models.registry import register
 from agegender_tf.models.transfer import BACKBONES, load_backbone, set_backbone_trainable
-from agegender_tf.pipelines.targets import check_tasks
+from agegender_tf.tasks import check_tasks
 
 RNN_LAYERS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 

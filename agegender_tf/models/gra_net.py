@@ -23,7 +23,7 @@ import keras
 from agegender_tf.models.heads import task_head
 from agegender_tf.models.layers import ATTENTION_ACTIVATIONS, AttentionMaskActivation, GatedAttention
 from agegender_tf.models.registry import register
-from agegender_tf.pipelines.targets import TASKS, check_tasks
+from agegender_tf.tasks import TASKS, check_tasks
 
 PREPROCESSING = {"mode": "rescale", "paper": "paper 004 sec. 7.1"}
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import keras
 
-from agegender_tf.pipelines.targets import REGRESSION_TASKS, TASKS
+from agegender_tf.tasks import REGRESSION_TASKS, TASKS
 
 # Adience's eight age groups (paper 000 sec. VI, paper 002): the age-group default of the paper 000 models.
 ADIENCE_GROUPS = 8

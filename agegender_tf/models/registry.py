@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from agegender_tf.pipelines.spec import PREPROCESS_MODES, scaled_load_size
-from agegender_tf.pipelines.targets import check_tasks
+from agegender_tf.tasks import check_tasks
 
 TASK_SIGNATURES = ("single", "multi")
 # The builder arguments each task signature takes.

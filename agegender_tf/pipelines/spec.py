@@ -1,11 +1,11 @@
 """One augmentation spec, two backends (DESIGN.md, "Augmentation is one spec, two backends").
 
 ``AugmentSpec`` states what a paper does to its training images; ``generator.py`` turns it into a
-Keras ``ImageDataGenerator`` and ``tfdata.py`` into a ``tf.data`` pipeline. Presets for the five
-source papers live in ``AUGMENT_PRESETS``. They say how images are augmented, not how large they
-are: the size, the resize-then-crop geometry and the value mapping are the model's preprocessing
-facts (``models.preprocessing``), which ``with_model_facts`` puts into a spec (as timm's data
-config does), so a model and its pipeline cannot disagree.
+Keras ``ImageDataGenerator`` and ``tfdata.py`` into a ``tf.data`` pipeline. The five source
+papers' specs live beside their presets (``experiments.presets.AUGMENT_PRESETS``). They say how
+images are augmented, not how large they are: the size, the resize-then-crop geometry and the value
+mapping are the model's preprocessing facts (``models.preprocessing``), which ``with_model_facts``
+puts into a spec (as timm's data config does), so a model and its pipeline cannot disagree.
 """
 
 from __future__ import annotations
@@ -119,51 +119,3 @@ def scaled_load_size(out_size, load_size, crop_size) -> tuple[int, int]:
     """The (H, W) to load so that an ``out_size`` crop keeps the ratio of ``load_size`` to ``crop_size``
     (a paper's 256 -> 227): the one place that ratio is applied."""
     return tuple(int(round(o * load / crop)) for o, load, crop in zip(out_size, load_size, crop_size))
-
-
-AUGMENT_PRESETS: dict[str, AugmentSpec] = {
-    # Paper 000: its network-training paragraph (sec. VI) takes random 227 crops of the 256 image with
-    # mirroring, so training takes a random crop + flip and evaluation the centre crop (10-crop TTA:
-    # tta.py, sec. VII). The 256 -> 227 geometry is the models' (cnn_lstm.py, levi_hassner.py); sec.
-    # IV's "center crop of 224X224" is not what the networks of sec. V-VI take. The offline
-    # flip/rotation/scaling/noise of sec. IV is class balancing (balance.py). The paper gives no
-    # value mapping; [0, 1] rescale is the simplest faithful choice.
-    "cnn_lstm": AugmentSpec(
-        horizontal_flip=True, random_crop=True, preprocess="rescale",
-        citation="paper 000 sec. IV, sec. VI (network training), sec. VII",
-    ),
-    # Paper 001 sec. 3 (proposed methodology, pre-processing): "rotation, scaling, flipping, and brightness adjustment",
-    # "scaling values between 0 and 1". No magnitudes are given: we take moderate ones
-    # (15 degrees, +-10% zoom, brightness 0.8-1.2), common defaults that keep a face recognisable.
-    "cnn_rnn_ensemble": AugmentSpec(
-        horizontal_flip=True, rotation_range=15.0, zoom_range=(0.9, 1.1), brightness_range=(0.8, 1.2),
-        preprocess="rescale", citation="paper 001 sec. 3",
-    ),
-    # Paper 002 (Levi-Hassner lineage): 227x227 input, "artificially adding cropped versions of the
-    # images", i.e. random 227 crops of a 256 image (the model's geometry) with mirroring; centre
-    # crop at test time.
-    "adience_cnn": AugmentSpec(
-        horizontal_flip=True, random_crop=True, preprocess="rescale",
-        citation="paper 002 sec. 3 (227x227 input), sec. 6 (added cropped versions)",
-    ),
-    # Paper 003 sec. 3.3 and Fig. 4.1/4.2: ImageDataGenerator(preprocessing_function=preprocess_input,
-    # rotation_range=30, horizontal_flip=True, width_shift_range=0.2, height_shift_range=0.2,
-    # fill_mode="nearest", validation_split=0.3) at 224x224. preprocess_input is VGG16's (caffe
-    # mode); ResNet50 presets swap in "resnet50" (the same function in keras.applications).
-    "transfer_vgg16_resnet50": AugmentSpec(
-        horizontal_flip=True, rotation_range=30.0, width_shift_range=0.2, height_shift_range=0.2,
-        fill_mode="nearest", preprocess="vgg16", validation_split=0.3,
-        citation="paper 003 sec. 3.3, Fig. 4.1-4.2",
-    ),
-    # Paper 004 sec. 6 (methodology, gender and age identification): images "scaled and resized to
-    # 32x32" and fed by an ImageDataGenerator; no augmentation is named, so none is applied; "scaled"
-    # read as x/255.
-    "gra_net": AugmentSpec(preprocess="rescale", citation="paper 004 sec. 6"),
-}
-
-
-def get_augment_preset(name: str) -> AugmentSpec:
-    try:
-        return AUGMENT_PRESETS[name]
-    except KeyError:
-        raise KeyError(f"unknown augmentation preset {name!r}; choose one of {sorted(AUGMENT_PRESETS)}") from None

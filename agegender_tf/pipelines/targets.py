@@ -13,19 +13,8 @@ import pandas as pd
 from agegender_tf.binning import AgeBinning, age_classes
 from agegender_tf.data.manifest import GENDER_CLASSES
 
-# The task (output) names, defined here once: heads, builders, evaluation and reports import them.
-TASKS = ("gender", "age_group", "age")
-CLASSIFICATION_TASKS = ("gender", "age_group")
-REGRESSION_TASKS = ("age",)
-
-
-def check_tasks(tasks) -> tuple[str, ...]:
-    """``tasks`` as a tuple; raises ValueError unless it is a non-empty subset of ``TASKS``."""
-    tasks = (tasks,) if isinstance(tasks, str) else tuple(tasks)
-    unknown = [t for t in tasks if t not in TASKS]
-    if unknown or not tasks:
-        raise ValueError(f"tasks must be a non-empty subset of {TASKS}, got {tasks}")
-    return tasks
+# The task names are defined in agegender_tf.tasks; the names are kept importable from here.
+from agegender_tf.tasks import CLASSIFICATION_TASKS, REGRESSION_TASKS, TASKS, check_tasks  # noqa: F401
 
 
 def task_labels(tasks, binning: AgeBinning | None) -> dict[str, list[str] | None]:
