@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -116,3 +117,30 @@ def write_adience(root, variant="faces", with_images=("a_o.jpg", "b_o.jpg", "g_o
             if image in with_images:
                 write_jpeg(root / folder / user / f"{prefix}.{face_id}.{image}", size=32, seed=seed)
     return root
+
+
+TASKS = ("gender", "age_group", "age")
+
+
+# A network folder as ``agegender run`` leaves it, for the predictor and export tests.
+def make_tiny_model(folder: Path) -> Path:
+    """An untrained GRA_Net of one attention stage (``fixtures.TINY_GRA_NET``) on the smoke preset's 32 px
+    faces saved as ``agegender run`` leaves a network folder (``best.keras`` + ``model_card.json``);
+    weights are random, which parity checks do not mind."""
+    import keras
+
+    from agegender_tf import model_card, models
+    from agegender_tf.experiments import runner
+
+    preset = runner.resolve_preset("gra_net", smoke=True, overrides=TINY_GRA_NET[1::2])
+    kwargs = runner.model_kwargs(dataclasses.replace(preset, model="gra_net"), TASKS, dict(preset.model_args))
+    spec = runner.augment_spec(preset, "gra_net", kwargs)
+    keras.utils.set_random_seed(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    models.build("gra_net", **kwargs).save(folder / "best.keras")
+    model_card.write_model_card(folder, preset, "gra_net", "gra_net", kwargs, TASKS, spec, train_faces=0)
+    return folder
+
+
+def utkface_files(root, count):
+    return sorted((root / "UTKFace").glob("*.jpg"))[:count]

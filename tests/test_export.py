@@ -12,7 +12,7 @@ import pytest
 from agegender_tf import cli, imaging, model_card
 from agegender_tf.serving import export, export_accuracy, precision
 from agegender_tf.serving import predictor as predict
-from tests.test_predict import make_tiny_model, utkface_files
+from tests.fixtures import make_tiny_model, utkface_files
 
 FLOAT_TOLERANCE = 1e-4
 

@@ -3,7 +3,6 @@ pipeline on real faces, photos with several real faces, every bad input through 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -16,28 +15,7 @@ from agegender_tf import cli, imaging, model_card
 from agegender_tf.binning import DECADES
 from agegender_tf.data.manifest import GENDER_CLASSES
 from agegender_tf.serving import predictor as predict
-from tests.fixtures import TINY_GRA_NET, truncate, write_jpeg
-
-TASKS = ("gender", "age_group", "age")
-
-
-def make_tiny_model(folder: Path) -> Path:
-    """An untrained GRA_Net of one attention stage (``fixtures.TINY_GRA_NET``) on the smoke preset's 32 px
-    faces saved as ``agegender run`` leaves a network folder (``best.keras`` + ``model_card.json``);
-    weights are random, which parity checks do not mind."""
-    import keras
-
-    from agegender_tf import models
-    from agegender_tf.experiments import runner
-
-    preset = runner.resolve_preset("gra_net", smoke=True, overrides=TINY_GRA_NET[1::2])
-    kwargs = runner.model_kwargs(dataclasses.replace(preset, model="gra_net"), TASKS, dict(preset.model_args))
-    spec = runner.augment_spec(preset, "gra_net", kwargs)
-    keras.utils.set_random_seed(0)
-    folder.mkdir(parents=True, exist_ok=True)
-    models.build("gra_net", **kwargs).save(folder / "best.keras")
-    model_card.write_model_card(folder, preset, "gra_net", "gra_net", kwargs, TASKS, spec, train_faces=0)
-    return folder
+from tests.fixtures import TASKS, make_tiny_model, truncate, utkface_files, write_jpeg
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +26,6 @@ def tiny_model(tmp_path_factory):
 @pytest.fixture(scope="module")
 def predictor(tiny_model):
     return predict.load(tiny_model)
-
-
-def utkface_files(root, count):
-    return sorted((root / "UTKFace").glob("*.jpg"))[:count]
 
 
 # ---------------------------------------------------------------------------------------- card
