@@ -92,6 +92,7 @@ def make_model_card(preset, model_name: str, builder: str, builder_args: dict, t
             "image_size": preset.image_size,
             "epochs": preset.epochs,
             "max_train_images": preset.max_train_images,
+            "face_crop": preset.face_crop,
         },
         "kit_version": agegender_tf.__version__,
     })

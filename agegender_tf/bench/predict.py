@@ -9,6 +9,9 @@ second of ``Predictor.predict_files`` end to end (decode, resize, network, face 
 fresh process; prints that process's peak memory (``ru_maxrss``) and that of a process that imports
 the same modules and loads the photo without detecting. Goal: peak under 1.5 GB.
 
+``box-jitter [--detector D] [--faces N]``: how far the detector's box moves between near-identical
+copies of a face (JPEG re-encoded, moved 2 px, scaled 0.95): the jitter framed training applies.
+
 ``framing --root DATASET_ROOT [--faces N]``: re-measures ``faces.TRAINING_FRAMING`` (where training
 faces sit around each detector's box) on the first N faces and prints it beside the committed values.
 """
@@ -183,6 +186,13 @@ def add_benchmarks(subparsers) -> None:
     framing.add_argument("--json", action="store_true", help="print only the JSON object")
     framing.set_defaults(run_benchmark=_run_framing)
 
+    jitter = subparsers.add_parser("box-jitter", help="how much a detector's box moves between near-identical photos")
+    jitter.add_argument("--root", default=default_root, help=f"UTKFace root (default ${DATA_ENV}/utkface)")
+    jitter.add_argument("--detector", default=DETECTORS[0], choices=DETECTORS)
+    jitter.add_argument("--faces", type=int, default=200)
+    jitter.add_argument("--json", action="store_true", help="print only the JSON object")
+    jitter.set_defaults(run_benchmark=_run_box_jitter)
+
 
 def _need_root(args):
     if not args.root:
@@ -206,3 +216,61 @@ def _run_framing(args):
     _need_root(args)
     report = bench_framing(args.root, args.faces)
     return report, json.dumps(report["measured"])
+
+
+def bench_box_jitter(root, detector: str = "mtcnn", faces: int = 200) -> dict:
+    """How much ``detector``'s box moves between near-identical copies of the same face: each of the first
+    ``faces`` UTKFace faces is detected as it is, re-encoded as JPEG at quality 85, moved by 2 pixels and
+    scaled by 0.95. Per copy: the standard deviation of log(side ratio), and of the centre's move as a
+    fraction of the side (x and y pooled), over faces found in both; rotation is read from the eyes'
+    landmarks where the detector gives them (MTCNN)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from agegender_tf.imaging import load_rgb
+    from agegender_tf.serving import faces as face_module
+
+    face_module.require_detector(detector)
+
+    def variants(image):
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="JPEG", quality=85)
+        shifted = np.pad(image, ((2, 0), (2, 0), (0, 0)), mode="edge")[:image.shape[0], :image.shape[1]]
+        size = (round(image.shape[1] * 0.95), round(image.shape[0] * 0.95))
+        scaled = np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
+        return {"jpeg85": (np.asarray(Image.open(buffer).convert("RGB")), 1.0, 0),
+                "shift2px": (shifted, 1.0, 2), "scale095": (scaled, 0.95, 0)}
+
+    log_scale, moves, found = {}, {}, 0
+    for path in _utkface_files(root, faces):
+        image = load_rgb(path)
+        base = face_module.detect_faces(image, detector)
+        if not base:
+            continue
+        found += 1
+        b = base[0]
+        side = max(b.width, b.height)
+        for name, (copy, scale, offset) in variants(image).items():
+            other = face_module.detect_faces(copy, detector)
+            if not other:
+                continue
+            o = other[0]
+            o_side = max(o.width, o.height) / scale
+            log_scale.setdefault(name, []).append(float(np.log(o_side / side)))
+            cx = (o.x + o.width / 2) / scale - offset - (b.x + b.width / 2)
+            cy = (o.y + o.height / 2) / scale - offset - (b.y + b.height / 2)
+            moves.setdefault(name, []).extend([cx / side, cy / side])
+    per_copy = {name: {"faces": len(log_scale[name]), "scale_std": round(float(np.std(log_scale[name])), 4),
+                       "shift_std": round(float(np.std(moves[name])), 4)} for name in log_scale}
+    return {"detector": detector, "faces": faces, "found": found, "copies": per_copy,
+            "scale_std": round(max(r["scale_std"] for r in per_copy.values()), 4),
+            "shift_std": round(max(r["shift_std"] for r in per_copy.values()), 4)}
+
+
+def _run_box_jitter(args):
+    _need_root(args)
+    report = bench_box_jitter(args.root, args.detector, args.faces)
+    return report, (f"{args.detector}: box scale std {report['scale_std']} (log), centre shift std "
+                    f"{report['shift_std']} of the side, over {report['found']} faces")

@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 
 from agegender_tf.binning import AgeBinning, get_binning
-from agegender_tf.errors import SplitLeakError
+from agegender_tf.errors import SplitLeakError, UsageError
 from agegender_tf.experiments import predictions, presets, report, rundir
 from agegender_tf.experiments.folds import run_fold_protocol
 from agegender_tf.experiments.predictions import TrainedNetwork
@@ -71,6 +71,8 @@ def load_data(preset: Preset, data_root: str | Path, seed: int) -> tuple[dict[st
     result = read_dataset(preset.dataset, root)
     manifest = result.manifest
     counts = {"read": int(len(manifest)), "dropped_by_reader": result.dropped_counts()}
+    if preset.face_crop:
+        manifest, counts["face_boxes"] = face_boxes(preset, manifest)
     parts = splits.split_manifest(manifest, preset.split, preset.dataset, preset_binning(preset), seed)
     counts["not_in_split"] = int(len(manifest) - sum(len(frame) for frame in parts.values()))
     counts["split_sizes_before_limit"] = {name: int(len(frame)) for name, frame in parts.items()}
@@ -81,6 +83,34 @@ def load_data(preset: Preset, data_root: str | Path, seed: int) -> tuple[dict[st
         raise SplitLeakError(f"the {preset.dataset} split leaks across its parts (subjects, copies or "
                              f"near-duplicates): {counts['leak_check']['boundaries']}")
     return parts, counts
+
+
+def face_boxes(preset: Preset, manifest: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """``manifest`` with the preset's detector's box of every face (``data.face_boxes``) and the counts."""
+    from agegender_tf.data.face_boxes import boxes_path, join_boxes
+
+    detector = preset.face_crop["detector"]
+    path = boxes_path(preset.dataset, detector)
+    if not path.is_file():
+        raise UsageError(f"{path} not found: framed training needs the detector's boxes "
+                         f"(agegender detect-boxes {preset.dataset} --detector {detector} writes them)")
+    return join_boxes(manifest, preset.dataset, detector, path)
+
+
+def face_crop(preset: Preset):
+    """The preset's ``FaceCrop`` (None without ``face_crop``): the detector's framing measured on the
+    preset's dataset (``model_card.TRAINING_FRAMING``, the predictor's) and the preset's jitter."""
+    if not preset.face_crop:
+        return None
+    from agegender_tf.model_card import TRAINING_FRAMING
+    from agegender_tf.pipelines.framing import FaceCrop
+
+    settings = dict(preset.face_crop)
+    detector = settings.pop("detector")
+    framing = TRAINING_FRAMING.get(preset.dataset, {}).get(detector)
+    if framing is None:
+        raise UsageError(f"no measured {detector} framing for {preset.dataset} (model_card.TRAINING_FRAMING)")
+    return FaceCrop(framing.margin, framing.shift, **settings)
 
 
 # -------------------------------------------------------------------------------------------- models
@@ -108,7 +138,8 @@ def augment_spec(preset: Preset, model_name: str, kwargs: dict):
 def make_datasets(preset, spec, tasks, parts, seed, binning):
     from agegender_tf.pipelines.tfdata import make_dataset
 
-    common = dict(image_size=preset.image_size, batch_size=preset.batch_size, outputs=tuple(tasks), binning=binning)
+    common = dict(image_size=preset.image_size, batch_size=preset.batch_size, outputs=tuple(tasks), binning=binning,
+                  face_crop=face_crop(preset))
     return {
         name: make_dataset(frame, spec, training=name == "train", seed=seed, **common)
         for name, frame in parts.items()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-BOX_COLUMNS = ("box_x", "box_y", "box_w", "box_h")
+from agegender_tf.data.face_boxes import BOX_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -90,3 +90,55 @@ def framed_face(image, box, crop: FaceCrop, training: bool, seed=None):
         images=tf.cast(image[None], tf.float32), transforms=transform, output_shape=tf.stack([n, n]),
         fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST")[0]
     return tf.saturate_cast(tf.round(out), tf.uint8)
+
+
+def _chance(seed, salt, probability: float):
+    draw = tf.random.stateless_uniform([], seed=tf.random.experimental.stateless_fold_in(seed, salt))
+    return draw < probability
+
+
+def _between(seed, salt, low: float, high: float):
+    return tf.random.stateless_uniform([], seed=tf.random.experimental.stateless_fold_in(seed, salt),
+                                       minval=float(low), maxval=float(high))
+
+
+def _gaussian_blur(image, sigma):
+    radius = 4
+    offsets = tf.range(-radius, radius + 1, dtype=tf.float32)
+    kernel = tf.exp(-(offsets ** 2) / (2.0 * sigma ** 2))
+    kernel = kernel / tf.reduce_sum(kernel)
+    padded = tf.pad(image[None], [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="SYMMETRIC")
+    rows = tf.nn.depthwise_conv2d(padded, tf.tile(kernel[:, None, None, None], [1, 1, 3, 1]), [1, 1, 1, 1], "VALID")
+    return tf.nn.depthwise_conv2d(rows, tf.tile(kernel[None, :, None, None], [1, 1, 3, 1]), [1, 1, 1, 1], "VALID")[0]
+
+
+def photo_degrade(image, spec, seed):
+    """uint8 [H, W, 3] -> uint8 [H, W, 3]: ``spec``'s degradations of photos that are not studio crops
+    (``AugmentSpec.blur_prob`` ...), each drawn on its own from ``seed``."""
+    size = tf.shape(image)[:2]
+    x = tf.cast(image, tf.float32)
+    if spec.blur_prob:
+        sigma = _between(seed, 11, *spec.blur_sigma)
+        x = tf.cond(_chance(seed, 12, spec.blur_prob), lambda: _gaussian_blur(x, sigma), lambda: x)
+    if spec.low_res_prob:
+        scale = _between(seed, 13, *spec.low_res_scale)
+
+        def low_res():
+            small = tf.maximum(1, tf.cast(tf.round(tf.cast(size, tf.float32) * scale), tf.int32))
+            return tf.image.resize(tf.image.resize(x, small, antialias=True), size, method="bilinear")
+
+        x = tf.cond(_chance(seed, 14, spec.low_res_prob), low_res, lambda: x)
+    if spec.color_jitter:
+        j = float(spec.color_jitter)
+        x = tf.image.adjust_saturation(x / 255.0, _between(seed, 15, 1 - j, 1 + j))
+        x = tf.image.adjust_hue(x, _between(seed, 16, -j / 10, j / 10))
+        x = tf.image.adjust_contrast(x, _between(seed, 17, 1 - j, 1 + j)) * 255.0
+    if spec.greyscale_prob:
+        x = tf.cond(_chance(seed, 18, spec.greyscale_prob),
+                    lambda: tf.image.grayscale_to_rgb(tf.image.rgb_to_grayscale(x)), lambda: x)
+    out = tf.saturate_cast(tf.round(x), tf.uint8)
+    if spec.jpeg_prob:
+        quality = tf.cast(_between(seed, 19, spec.jpeg_quality[0], spec.jpeg_quality[1] + 1), tf.int32)
+        out = tf.cond(_chance(seed, 20, spec.jpeg_prob),
+                      lambda: tf.reshape(tf.image.adjust_jpeg_quality(out, quality), tf.shape(out)), lambda: out)
+    return out

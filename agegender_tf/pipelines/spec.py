@@ -46,6 +46,18 @@ class AugmentSpec:
     random_crop: bool = False
     preprocess: str = "rescale"
     validation_split: float = 0.0
+    # Photos that are not studio crops (tf.data only, per training image before batching): Gaussian blur,
+    # low resolution (downscaled by a factor in ``low_res_scale``, then back up), JPEG re-encoding at a
+    # quality in ``jpeg_quality``, each with its probability; colour jitter (saturation and contrast
+    # within 1 +- ``color_jitter``, hue within +- ``color_jitter`` / 10 of the colour wheel); greyscale.
+    blur_prob: float = 0.0
+    blur_sigma: tuple[float, float] = (0.5, 1.5)
+    low_res_prob: float = 0.0
+    low_res_scale: tuple[float, float] = (0.3, 0.7)
+    jpeg_prob: float = 0.0
+    jpeg_quality: tuple[int, int] = (25, 75)
+    color_jitter: float = 0.0
+    greyscale_prob: float = 0.0
     citation: str = ""
 
     def __post_init__(self):
@@ -64,9 +76,24 @@ class AugmentSpec:
             raise ValueError(f"crop_size {self.crop_size} exceeds resize_to {self.resize_to}")
         if not 0 <= self.validation_split < 1:
             raise ValueError(f"validation_split must be in [0, 1), got {self.validation_split}")
-        for name in ("rotation_range", "width_shift_range", "height_shift_range", "noise_std"):
+        for name in ("rotation_range", "width_shift_range", "height_shift_range", "noise_std", "color_jitter"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("blur_prob", "low_res_prob", "jpeg_prob", "greyscale_prob"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} is a probability in [0, 1], got {getattr(self, name)}")
+        for name in ("blur_sigma", "low_res_scale", "jpeg_quality"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+            low, high = getattr(self, name)
+            if not 0 < low <= high:
+                raise ValueError(f"{name} must be (low, high) with 0 < low <= high, got {getattr(self, name)}")
+        if self.low_res_scale[1] > 1 or self.jpeg_quality[1] > 100:
+            raise ValueError("low_res_scale lies in (0, 1] and jpeg_quality in (0, 100]")
+
+    @property
+    def photo_augments(self) -> bool:
+        """True when training degrades images as real photos are (blur, low resolution, JPEG, colour)."""
+        return bool(self.blur_prob or self.low_res_prob or self.jpeg_prob or self.color_jitter or self.greyscale_prob)
 
     @property
     def augments(self) -> bool:
@@ -81,6 +108,7 @@ class AugmentSpec:
         return self.replace(
             horizontal_flip=False, rotation_range=0.0, width_shift_range=0.0, height_shift_range=0.0,
             zoom_range=(1.0, 1.0), brightness_range=None, noise_std=0.0, random_crop=False,
+            blur_prob=0.0, low_res_prob=0.0, jpeg_prob=0.0, color_jitter=0.0, greyscale_prob=0.0,
         )
 
     def sizes(self, image_size: int | tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -98,6 +126,8 @@ class AugmentSpec:
         data = dataclasses.asdict(self)
         data["zoom_range"] = list(self.zoom_range)
         data["brightness_range"] = None if self.brightness_range is None else list(self.brightness_range)
+        for name in ("blur_sigma", "low_res_scale", "jpeg_quality"):
+            data[name] = list(data[name])
         return data
 
     @classmethod

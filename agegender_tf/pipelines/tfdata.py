@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from agegender_tf.pipelines.augment_tf import finish_batch
 from agegender_tf.pipelines.checks import require_readable
+from agegender_tf.pipelines.framing import FaceCrop, box_array, framed_face, photo_degrade
 from agegender_tf.pipelines.spec import AugmentSpec
 from agegender_tf.pipelines.targets import encode_targets, split_subset
 
@@ -20,7 +21,7 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 
 def decode_file(path, load_size):
-    """Read and decode one image file to uint8 RGB at ``load_size`` (H, W).
+    """Read and decode one image file to uint8 RGB at ``load_size`` (H, W; None: its own size).
 
     JPEGs decode with the accurate integer DCT, which gives PIL's (hence the generator's) pixels.
     """
@@ -32,7 +33,7 @@ def decode_file(path, load_size):
         lambda: tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8),
     )
     image.set_shape([None, None, 3])
-    return resize_to_load_size(image, load_size)
+    return image if load_size is None else resize_to_load_size(image, load_size)
 
 
 def resize_to_load_size(image, load_size):
@@ -70,6 +71,7 @@ def make_dataset(
     shuffle_buffer: int | None = None,
     validate: bool = True,
     warp: str = "opencv",
+    face_crop: FaceCrop | None = None,
 ) -> tf.data.Dataset:
     """Batches of (float32 images [B, H, W, 3] preprocessed by ``spec``, labels).
 
@@ -81,6 +83,9 @@ def make_dataset(
     ``subset`` takes paper 003's "training"/"validation" rows (``split_subset``). ``validate=False``
     skips the up-front decode check; only for manifests already checked in this process.
     ``warp``: "opencv" (fast) or "tf" (pure graph) for rotation/shift/zoom (``augment_tf``).
+    ``face_crop``: cut each face from the detector's box in ``manifest`` (``framing.py``) as the
+    predictor does, jittered at training; the decoded images are then cached at their own size.
+    A spec's photo degradations (``AugmentSpec.photo_augments``) run per training image before batching.
     """
     manifest = split_subset(manifest, spec.validation_split, subset)
     if len(manifest) == 0:
@@ -94,14 +99,31 @@ def make_dataset(
     shuffle = training
     buffer = shuffle_buffer or len(paths)
 
-    ds = tf.data.Dataset.from_tensor_slices((paths, labels))
+    framed = face_crop is not None
+    items = (paths, box_array(manifest), labels) if framed else (paths, labels)
+    ds = tf.data.Dataset.from_tensor_slices(items)
     if shuffle and not cache:
         ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(lambda p, y: (decode_file(p, load_size), y), num_parallel_calls=AUTOTUNE, deterministic=True)
+    if framed:  # the whole image is kept: the face is cut after the cache, jittered anew each epoch
+        ds = ds.map(lambda p, b, y: ((decode_file(p, None), b), y), num_parallel_calls=AUTOTUNE, deterministic=True)
+    else:
+        ds = ds.map(lambda p, y: (decode_file(p, load_size), y), num_parallel_calls=AUTOTUNE, deterministic=True)
     if cache:
         ds = ds.cache() if cache is True else ds.cache(str(cache))
         if shuffle:
             ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    degrade = training and spec.photo_augments
+    if framed or degrade:
+        image_seeds = tf.data.Dataset.random(seed=None if seed is None else seed + 1,
+                                             rerandomize_each_iteration=True).batch(2)
+
+        def per_image(x, y, image_seed):
+            image = resize_to_load_size(framed_face(x[0], x[1], face_crop, training, image_seed), load_size) \
+                if framed else x
+            return (photo_degrade(image, spec, image_seed) if degrade else image), y
+
+        ds = tf.data.Dataset.zip((ds, image_seeds)).map(lambda xy, s: per_image(xy[0], xy[1], s),
+                                                        num_parallel_calls=AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
     ds = tf.data.Dataset.zip((ds, batch_seeds))

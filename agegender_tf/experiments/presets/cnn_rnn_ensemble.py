@@ -25,6 +25,13 @@ CPU_WIDE = {"image_size": 64, "max_train_images": None, "batch_size": 64, "epoch
             "callbacks": {"early_stopping": {"monitor": "val_loss", "patience": 4},
                           "reduce_lr": {"monitor": "val_loss", "patience": 2, "factor": 0.5}}}
 
+# --profile cpu_photos, the bundled recipe: cpu_wide with members trained apart, every face cut from MTCNN's
+# box as the predictor cuts it, jittered by the box's own spread between near-identical copies of a face
+# (``python -m agegender_tf.bench box-jitter``: log-scale std 0.017, centre std 0.010 of the side), and the
+# real-photo augmentation (blur, low resolution, JPEG, colour, greyscale).
+CPU_PHOTOS = {**CPU_WIDE, "ensemble_loss": PER_MEMBER_LOSS, "augment": "real_photos",
+              "face_crop": {"detector": "mtcnn", "scale_std": 0.017, "shift_std": 0.010, "rotation_std": 0.0}}
+
 _TABLE_1 = "paper 001 Table 1 (UTKFace)"
 
 PRESET = Preset(
@@ -84,7 +91,8 @@ PRESET = Preset(
                       "callbacks": {"early_stopping": {"monitor": "val_loss", "patience": 4},
                                     "reduce_lr": {"monitor": "val_loss", "patience": 2, "factor": 0.5}}},
               "cpu_wide": CPU_WIDE,
-              "cpu_wide_members": {**CPU_WIDE, "ensemble_loss": PER_MEMBER_LOSS}},
+              "cpu_wide_members": {**CPU_WIDE, "ensemble_loss": PER_MEMBER_LOSS},
+              "cpu_photos": CPU_PHOTOS},
     smoke={"image_size": 48, "epochs": 2, "batch_size": 16, "max_train_images": 240,
            "model_args": {"num_members": 2, "conv_filters": (8, 16, 32), "rnn_units": 16, "dense_units": 16}},
 )

@@ -8,6 +8,7 @@ from agegender_tf.experiments.presets import (
     cnn_lstm,
     cnn_rnn_ensemble,
     gra_net,
+    real_photos,
     transfer_vgg16_resnet50,
 )
 from agegender_tf.experiments.presets.preset import Preset
@@ -17,8 +18,10 @@ from agegender_tf.pipelines.spec import AugmentSpec
 _PAPERS = (cnn_lstm, cnn_rnn_ensemble, adience_cnn, transfer_vgg16_resnet50, gra_net)
 
 PRESETS: dict[str, Preset] = {paper.PRESET.name: paper.PRESET for paper in _PAPERS}
-# A preset's ``augment`` names its paper's spec here (each paper module's ``AUGMENT``).
-AUGMENT_PRESETS: dict[str, AugmentSpec] = {paper.PRESET.augment: paper.AUGMENT for paper in _PAPERS}
+# A preset's ``augment`` names its paper's spec here (each paper module's ``AUGMENT``), or the kit's spec
+# for photos that are not studio crops (``real_photos``, which a profile may choose).
+AUGMENT_PRESETS: dict[str, AugmentSpec] = {**{paper.PRESET.augment: paper.AUGMENT for paper in _PAPERS},
+                                           real_photos.NAME: real_photos.AUGMENT}
 
 
 def get_preset(name: str) -> Preset:

@@ -74,6 +74,10 @@ class Preset:
     precision: str | None = None
     # What an ensemble's training loss is computed on: one of ``ENSEMBLE_LOSSES`` (see PER_MEMBER_LOSS).
     ensemble_loss: str | None = None
+    # Train as the predictor serves: {"detector": NAME, "scale_std": s, "shift_std": t, "rotation_std": r} cuts
+    # every face from that detector's box (data_manifests/<dataset>/boxes_<detector>.csv) with the detector's
+    # framing, jittered at training (``pipelines.framing.FaceCrop``). None: the dataset's own crops.
+    face_crop: dict | None = None
     paper_numbers: tuple[dict, ...] = ()
     interpretation: tuple[tuple[str, str], ...] = ()
     smoke: dict = field(default_factory=dict)

@@ -73,6 +73,9 @@ FIELD_RULES: dict[str, Rule] = {
     "class_weight": choice(None, "balanced"),  # pipelines.targets.CLASS_WEIGHTINGS
     "precision": choice(None, "float32", "mixed_bfloat16", "mixed_float16"),
     "ensemble_loss": choice(*ENSEMBLE_LOSSES),
+    "face_crop": mapping({"detector": text(), "scale_std": number(0.0, low_open=False),
+                          "shift_std": number(0.0, low_open=False), "rotation_std": number(0.0, low_open=False)},
+                         required=("detector",)),
 }
 
 
