@@ -125,7 +125,7 @@ def validate_run(name: str, data_root, out, *, smoke: bool = False, profile: str
 def _run(args) -> int:
     from agegender_tf.experiments.presets import check_model_args
 
-    out = args.out or os.path.join("runs", args.preset + ("_smoke" if args.smoke else ""))
+    out = args.out = args.out or os.path.join("runs", args.preset + ("_smoke" if args.smoke else ""))
     preset = validate_run(args.preset, args.data_root, out, smoke=args.smoke, profile=args.profile,
                           overrides=args.overrides)
     if not args.debug:

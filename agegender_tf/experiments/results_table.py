@@ -104,9 +104,26 @@ def _leak_text(counts: dict) -> str:
     return "ok" if check.get("ok") else f"**FAILED** ({check.get('boundaries')})"
 
 
+def out_of_domain_text(report: dict) -> str:
+    """The run's scores on the Adience faces on disk (``report.json``'s ``out_of_domain``), one network
+    after another, or "not measured" for a folder made before runs recorded them."""
+    scores = report.get("out_of_domain")
+    if not scores:
+        return "not measured"
+    parts = []
+    for name, row in scores.get("networks", {}).items():
+        values = [f"gender {_number(row.get('gender_accuracy'))}" if "gender_accuracy" in row else None,
+                  f"groups exact {_number(row.get('age_group_exact'))}, 1-off {_number(row.get('age_group_one_off'))}"
+                  if "age_group_exact" in row else None]
+        where = f" ({row.get('faces')} faces, {row.get('path')})"
+        parts.append(f"{name}: " + ", ".join(v for v in values if v) + where)
+    return "; ".join(parts) or "not measured"
+
+
 def overview(runs: list[RunFolder]) -> list[str]:
-    lines = ["| folder | preset | profile | train / val / test faces | fit time | run time | models meeting the bar |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| folder | preset | profile | train / val / test faces | fit time | run time | models meeting the bar | "
+             "out of domain (Adience on disk) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for run in runs:
         report, protocol = run.report, run.report["protocol"]
         counts = protocol.get("counts", {})
@@ -119,7 +136,8 @@ def overview(runs: list[RunFolder]) -> list[str]:
         lines.append(f"| [{run.name}]({run.name}/) | {report['preset']} ({paper}) | "
                      f"{protocol.get('profile') or 'none'} | {_count(counts.get('train'))} / "
                      f"{_count(counts.get('val'))} / {_count(counts.get('test'))} | "
-                     f"{_duration(sum(fitted)) if fitted else '-'} | {_duration(protocol.get('seconds'))} | {bar} |")
+                     f"{_duration(sum(fitted)) if fitted else '-'} | {_duration(protocol.get('seconds'))} | {bar} | "
+                     f"{out_of_domain_text(report)} |")
     return lines
 
 
@@ -147,6 +165,7 @@ def run_section(run: RunFolder, gaps: dict) -> list[str]:
         f"{protocol.get('batch_size')}, {optimizer.get('name')} {optimizer.get('learning_rate')}, at most "
         f"{protocol.get('epochs')} epochs, seed {protocol.get('seed')}.",
         f"- Run time: {_duration(protocol.get('seconds'))} (`protocol.seconds`).",
+        f"- Out of domain (the Adience faces on disk, through the predictor's path): {out_of_domain_text(report)}.",
     ]
     for network in epochs_run(run):
         trained = f", fit in {_duration(network['seconds'])}" if network["seconds"] is not None else ""

@@ -24,6 +24,9 @@ APP_SCRIPT = Path(__file__).with_name("app.py")
 
 
 def add_commands(subparsers) -> None:
+    if "run" in subparsers.choices:  # a run also judges its networks on faces from elsewhere
+        run = subparsers.choices["run"]
+        run.set_defaults(func=_scored_out_of_domain(run.get_default("func")))
     predict = subparsers.add_parser(
         "predict", help="gender and age of every face in photos (or of aligned face crops)",
         description="Predict gender and age of the faces in image files or folders of them. Bad files are "
@@ -70,6 +73,22 @@ def add_commands(subparsers) -> None:
     accuracy.add_argument("--json", action="store_true", help="print the result as one JSON object")
     add_mirror_option(accuracy)
     accuracy.set_defaults(func=_export_accuracy, uses_tensorflow=True)
+
+    evaluate = subparsers.add_parser(
+        "evaluate", help="score a model on faces from elsewhere (Adience), through the predictor's path",
+        description="Score a model on the Adience faces on disk ($AGEGENDER_DATA/adience: never trained on) as "
+                    "agegender predict sees them: the detector, then the training framing (--aligned: each file "
+                    "as one face). Gender accuracy, Adience age groups exact and 1-off; a face not found counts "
+                    "as wrong.")
+    evaluate.add_argument("--model", default=None, help="as for predict (default: the bundled model)")
+    evaluate.add_argument("--dataset", default="adience", choices=("adience",))
+    evaluate.add_argument("--data-root", default=None, help="folder holding adience/ (default: $AGEGENDER_DATA)")
+    evaluate.add_argument("--detector", default=DETECTORS[0], choices=DETECTORS)
+    evaluate.add_argument("--aligned", action="store_true", help="each file is one already-cropped face")
+    evaluate.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N faces")
+    evaluate.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_mirror_option(evaluate)
+    evaluate.set_defaults(func=_evaluate, uses_tensorflow=True)
 
     boxes = subparsers.add_parser(
         "detect-boxes", help="find each image's face with the predictor's detector, once, for framed training",
@@ -301,3 +320,47 @@ def _detect_boxes(args) -> int:
         raise UsageError(f"{args.dataset} not found: pass --root or set {DATA_ENV}")
     print(json.dumps(write_dataset_boxes(args.dataset, root, args.detector, args.out, args.limit)))
     return 0
+
+
+def _evaluate(args) -> int:
+    from agegender_tf.paths import DATA_ENV, data_home
+    from agegender_tf.serving import out_of_domain
+    from agegender_tf.serving import predictor as predict
+
+    home = Path(args.data_root) if args.data_root else data_home()
+    root = home / args.dataset if home else None
+    if root is None or not root.is_dir():
+        raise UsageError(f"{args.dataset} not found: pass --data-root or set {DATA_ENV} (holding {args.dataset}/)")
+    frame = out_of_domain.adience_faces(root, args.limit)
+    if frame.empty:
+        raise UsageError(f"{root}: no labelled Adience faces on disk")
+    predictor = predict.load(args.model, mirror=args.mirror)
+    result = out_of_domain.score(predictor, frame, detector=args.detector, aligned=args.aligned)
+    result["model"] = predictor.source
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['faces']} {args.dataset} faces ({result['path']}), a face found in {result['face_found']}: "
+              f"gender {result.get('gender_accuracy', '-')}, age groups exact {result.get('age_group_exact', '-')}, "
+              f"1-off {result.get('age_group_one_off', '-')}")
+    return 0
+
+
+def _scored_out_of_domain(run_command):
+    """``agegender run``, then its networks scored on the Adience faces on disk (``serving.out_of_domain``),
+    recorded in its ``report.json``; nothing more where the data root holds no Adience faces."""
+
+    def run_and_score(args) -> int:
+        status = run_command(args)
+        if status:
+            return status
+        from agegender_tf.serving.out_of_domain import score_run
+
+        scores = score_run(args.out, args.data_root, smoke=args.smoke)
+        for name, row in (scores or {}).get("networks", {}).items():
+            print(f"out of domain ({row['faces']} Adience faces, {row['path']}): {name} gender "
+                  f"{row.get('gender_accuracy', '-')}, age groups exact {row.get('age_group_exact', '-')}, "
+                  f"1-off {row.get('age_group_one_off', '-')}")
+        return 0
+
+    return run_and_score
