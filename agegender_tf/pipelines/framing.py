@@ -59,17 +59,18 @@ def _draws(seed, salt):
 
 def framed_face(image, box, crop: FaceCrop, training: bool, seed=None):
     """uint8 [H, W, 3] -> uint8 [n, n, 3]: the square ``crop`` frames around ``box`` (x, y, w, h), with the
-    border repeating edge pixels; the whole image where ``box`` is NaN. Without jitter the square is
-    ``serving.faces.training_crop``'s to the pixel (its side and corner rounded the same way)."""
-    shape = tf.shape(image)
-    height, width = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+    border repeating edge pixels; the whole image, as it is, where ``box`` is NaN (no face found). Without
+    jitter the square is ``serving.faces.training_crop``'s to the pixel (its side and corner rounded the
+    same way)."""
     found = tf.reduce_all(tf.math.is_finite(box))
-    x, y, w, h = tf.unstack(tf.where(found, box, tf.stack([0.0, 0.0, width, height])))
+    return tf.cond(found, lambda: _square(image, tf.where(found, box, 0.0), crop, training, seed), lambda: image)
+
+
+def _square(image, box, crop: FaceCrop, training: bool, seed):
+    x, y, w, h = tf.unstack(box)
     side = tf.maximum(w, h)
-    margin = tf.where(found, float(crop.margin), 0.0)
-    shift = tf.where(found, float(crop.shift), 0.0)
-    size = tf.where(found, side * (1.0 + 2.0 * margin), tf.maximum(width, height))
-    centre_x, centre_y = x + w / 2.0, y + h / 2.0 + shift * side
+    size = side * (1.0 + 2.0 * float(crop.margin))
+    centre_x, centre_y = x + w / 2.0, y + h / 2.0 + float(crop.shift) * side
     angle = tf.constant(0.0)
     if training and crop.jitters:
         size = size * tf.exp(float(crop.scale_std) * _draws(seed, 1))
