@@ -44,6 +44,9 @@ def add_commands(subparsers) -> None:
     export.add_argument("--out", required=True, help="output folder (savedmodel) or file")
     export.add_argument("--quantize", choices=("dynamic",), default=None,
                         help="TFLite only: dynamic-range quantized weights")
+    export.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --out (file or SavedModel folder); without it an existing "
+                             "file or non-empty folder is refused")
     add_mirror_option(export)
     export.set_defaults(func=_export, uses_tensorflow=True)
 
@@ -193,8 +196,9 @@ def _export(args) -> int:
     from agegender_tf.serving import export
     from agegender_tf.serving import predictor as predict
 
+    export.check_destination(args.out, args.format, args.overwrite)  # before loading the model
     predictor = predict.load(args.model, mirror=args.mirror)
-    path = export.export(predictor, args.format, args.out, args.quantize)
+    path = export.export(predictor, args.format, args.out, args.quantize, overwrite=args.overwrite)
     print(json.dumps({"out": str(path), "card": str(export.card_path(path, args.format)), "format": args.format,
                       "quantize": args.quantize, "input_size": predictor.card["load_size"]}))
     return 0
