@@ -23,3 +23,8 @@ class UnknownNameError(UsageError, KeyError):
 
 class SplitLeakError(UsageError):
     """A split whose parts share a subject, a byte copy or a near-duplicate photo (no numbers are made on it)."""
+
+
+class DiskFull(UsageError):
+    """A write stopped on a full disk (ENOSPC) or quota (EDQUOT): one line naming the folder and the space needed;
+    nothing half-written is left under a final name (``paths.replace_atomic``)."""

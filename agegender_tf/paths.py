@@ -4,14 +4,21 @@ kit writes files: through a temporary file in the same folder, renamed, so no fi
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from agegender_tf.errors import DiskFull
+
 DATA_ENV = "AGEGENDER_DATA"
 # data_manifests/ sits beside the package in the checkout: one folder per dataset.
 MANIFESTS_DIR = Path(__file__).resolve().parents[1] / "data_manifests"
+NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+# How TensorFlow's own file writers (not Python's OSError) say the same.
+NO_SPACE_TEXTS = ("No space left on device", "Disk quota exceeded")
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -42,11 +49,14 @@ def manifests_dir() -> Path:
 
 
 @contextmanager
-def replace_atomic(path: str | Path):
+def replace_atomic(path: str | Path, suffix: str = ".tmp"):
     """Yield a temporary path in ``path``'s folder to write to; on success it is renamed to ``path``
-    (``os.replace``), on any error it is removed. A reader never sees ``path`` half-written."""
+    (``os.replace``), on any error it is removed. A reader never sees ``path`` half-written.
+
+    The temporary name is ``.<name>.<random><suffix>``: pass the suffix a writer insists on
+    (``.keras`` for ``model.save``, ``.weights.h5`` for ``save_weights``)."""
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(handle)
     try:
         os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; keep the permissions open() would give
@@ -67,6 +77,36 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
             stream.flush()
             os.fsync(stream.fileno())
     return path
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (an ``OSError``, or TensorFlow's or h5py's error for a file it wrote) says the disk or
+    quota is full."""
+    if isinstance(exc, OSError) and exc.errno in NO_SPACE_ERRNOS:
+        return True
+    return any(text in str(exc) for text in NO_SPACE_TEXTS)  # h5py's OSError carries errno 28 in its text
+
+
+def size_text(size: float) -> str:
+    """``size`` bytes for a person: ``512 B``, ``3.4 KB``, ``12.1 MB``, ``1.2 GB``."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"  # pragma: no cover
+
+
+def disk_full_error(folder: str | Path, needed: int | None = None, what: str = "", then: str = "") -> DiskFull:
+    """The one-line ``DiskFull`` for a write into ``folder`` that ran out of space: the folder, the space free
+    now, ``needed`` bytes (an estimate: the size of the file being written, ``what``) and ``then`` (what to do
+    after freeing it)."""
+    folder = Path(folder)
+    try:
+        free = f"{size_text(shutil.disk_usage(folder).free)} free"
+    except OSError:
+        free = "free space unknown"
+    need = f"; free at least {size_text(needed)}{f' ({what})' if what else ''}" if needed else "; free some space"
+    return DiskFull(f"no space left on the disk holding {folder} ({free}){need}{f' and {then}' if then else ''}")
 
 
 def _umask() -> int:

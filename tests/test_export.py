@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -187,3 +188,93 @@ def test_a_converter_failure_is_one_line_naming_the_model(predictor, tmp_path, m
     assert cli.main(["export", "--model", model_dir, "--format", "tflite", "--out", str(tmp_path / "m.tflite")]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "best.keras: the TFLite converter failed: <unknown>:0: error: failed to legalize 'tf.Foo'" in line
+
+
+# ------------------------------------------------------------------------------------ the destination
+def _no_conversion(monkeypatch):
+    """Fail the test if any conversion work starts (the SavedModel the converters start from)."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("conversion started before the destination was checked")
+
+    monkeypatch.setattr(export, "_save_savedmodel", refuse)
+
+
+def _one_error_line(capsys) -> str:
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: ") and "Traceback" not in line
+    return line
+
+
+def test_an_existing_export_is_refused_unless_overwrite(predictor, tmp_path, monkeypatch, capsys):
+    model_dir = str(predictor.source).rsplit("/", 1)[0]
+    out = tmp_path / "m.tflite"
+    out.write_bytes(b"an older export")
+    with monkeypatch.context() as patch:
+        _no_conversion(patch)
+        assert cli.main(["export", "--model", model_dir, "--format", "tflite", "--out", str(out)]) == 2
+        assert f"{out} exists; choose a new --out (or pass --overwrite" in _one_error_line(capsys)
+        assert out.read_bytes() == b"an older export"
+        folder = tmp_path / "saved"
+        folder.mkdir()
+        (folder / "keep.txt").write_text("mine")
+        assert cli.main(["export", "--model", model_dir, "--format", "savedmodel", "--out", str(folder)]) == 2
+        assert f"{folder} exists and is not empty" in _one_error_line(capsys)
+        assert (folder / "keep.txt").read_text() == "mine"
+    assert cli.main(["export", "--model", model_dir, "--format", "tflite", "--out", str(out), "--overwrite"]) == 0
+    assert out.read_bytes()[4:8] == b"TFL3"  # a TFLite flatbuffer now
+    assert json.loads((tmp_path / "m.tflite.model_card.json").read_text())["export"]["format"] == "tflite"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tflite", "m.tflite.model_card.json", "saved"]
+
+
+def test_a_savedmodel_replaces_the_old_folder_whole(predictor, tmp_path):
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    (folder / "stale.txt").write_text("old")
+    assert export.export(predictor, "savedmodel", folder, overwrite=True) == folder
+    assert not (folder / "stale.txt").exists() and (folder / "saved_model.pb").is_file()
+    assert json.loads((folder / "model_card.json").read_text())["export"]["format"] == "savedmodel"
+    assert [p.name for p in tmp_path.iterdir()] == ["saved"]  # no temporary folder left
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "proc"])
+def test_an_unwritable_destination_is_refused_before_converting(predictor, tmp_path, monkeypatch, capsys, where):
+    _no_conversion(monkeypatch)
+    model_dir = str(predictor.source).rsplit("/", 1)[0]
+    if where == "under_a_file":
+        (tmp_path / "plain.txt").write_text("a file, not a folder")
+        out, expected = tmp_path / "plain.txt" / "sub" / "m.tflite", f"{tmp_path / 'plain.txt'} is a file"
+    else:
+        out, expected = "/proc/agegender-nowhere/m.tflite", "cannot create the folder /proc/agegender-nowhere"
+    for fmt in ("tflite", "savedmodel"):
+        assert cli.main(["export", "--model", model_dir, "--format", fmt, "--out", str(out)]) == 2
+        assert expected in _one_error_line(capsys)
+
+
+def test_a_full_disk_leaves_nothing_under_the_final_name(predictor, tmp_path, monkeypatch, capsys):
+    import errno
+    import pathlib
+
+    model_dir = str(predictor.source).rsplit("/", 1)[0]
+    monkeypatch.setattr(export, "_tflite_bytes", lambda predictor, quantize, batch: b"\0" * 300_000)
+    real_write = pathlib.Path.write_bytes
+
+    def full_disk(self, data):
+        real_write(self, data[:1000])  # part of it made it to the disk
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", full_disk)
+    out = tmp_path / "out" / "m.tflite"
+    assert cli.main(["export", "--model", model_dir, "--format", "tflite", "--out", str(out)]) == 2
+    line = _one_error_line(capsys)
+    assert line.startswith(f"error: no space left on the disk holding {out.parent} (")
+    assert "free at least 293.0 KB (about the size of m.tflite)" in line
+    assert list(out.parent.iterdir()) == []  # neither m.tflite, its card nor a temporary file
+
+    def full_disk_savedmodel(predictor, folder, batch=None):
+        (Path(folder) / "saved_model.pb").write_text("part")
+        raise OSError(errno.EDQUOT, "Disk quota exceeded")
+
+    monkeypatch.setattr(export, "_save_savedmodel", full_disk_savedmodel)
+    assert cli.main(["export", "--model", model_dir, "--format", "savedmodel", "--out", str(tmp_path / "s")]) == 2
+    assert f"no space left on the disk holding {tmp_path} (" in _one_error_line(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

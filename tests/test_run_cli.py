@@ -153,6 +153,20 @@ def test_report_redraws_the_figures_from_saved_files(gra_net_smoke_run, tmp_path
     assert "gra_net" in capsys.readouterr().err
 
 
+def test_report_without_the_data_root_is_one_line(gra_net_smoke_run, tmp_path, capsys, monkeypatch):
+    """The face grid needs the test faces: a run made from ``$AGEGENDER_DATA``, redrawn with it unset."""
+    run = shutil.copytree(gra_net_smoke_run, tmp_path / "run")
+    fingerprint = json.loads((run / "fingerprint.json").read_text())
+    fingerprint["context"]["data_root"] = "$AGEGENDER_DATA"
+    (run / "fingerprint.json").write_text(json.dumps(fingerprint))
+    monkeypatch.delenv("AGEGENDER_DATA", raising=False)
+    capsys.readouterr()
+    assert main(["report", "gra_net", "--run", str(run)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: $AGEGENDER_DATA is unset; set $AGEGENDER_DATA to the data root the run read")
+    assert "utkface/" in line
+
+
 def test_unknown_preset_and_missing_root_write_nothing(tmp_path, capsys):
     assert main(["run", "nope", "--data-root", str(tmp_path), "--out", str(tmp_path / "a")]) == 2
     assert "unknown preset" in capsys.readouterr().err

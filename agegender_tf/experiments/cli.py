@@ -136,8 +136,17 @@ def _run(args) -> int:
     from agegender_tf.experiments.runner import run
     from agegender_tf.experiments.train import progress_verbosity
 
-    result = run(preset, args.data_root, out, smoke=args.smoke, seed=args.seed, verbose=progress_verbosity(args.quiet),
-                 overwrite=args.overwrite, strategy=args.strategy, cpu_replicas=args.cpu_replicas)
+    try:
+        result = run(preset, args.data_root, out, smoke=args.smoke, seed=args.seed,
+                     verbose=progress_verbosity(args.quiet), overwrite=args.overwrite, strategy=args.strategy,
+                     cpu_replicas=args.cpu_replicas)
+    except UsageError:
+        raise
+    except Exception as error:  # a full disk while writing a small file (a table, a figure, the report)
+        full = _disk_full(error, Path(out))
+        if full is None:
+            raise
+        raise full from None
     print(json.dumps({"out": out, "metrics": {t: {k: v for k, v in m.items() if isinstance(v, (int, float))}
                                                 for t, m in result["metrics"].items()}}, indent=2))
     if args.smoke:
@@ -145,6 +154,20 @@ def _run(args) -> int:
               f"(results/README.md compares it with the paper)")
     print(f"wrote {Path(out) / 'report.json'} (figures in {Path(out) / 'figures'})")
     return 0
+
+
+def _disk_full(error: Exception, out: Path):
+    """None, or when ``error`` says the disk is full: the ``DiskFull`` of one line naming the folder written to (``out``
+    unless the error names a file) and, as the space needed, the size of the largest checkpoint."""
+    from agegender_tf.experiments.checkpoints import RERUN
+    from agegender_tf.paths import disk_full_error, is_disk_full
+
+    if not is_disk_full(error):
+        return None
+    name = getattr(error, "filename", None)
+    sizes = [p.stat().st_size for p in out.glob("train/*/best.keras") if p.is_file()]
+    return disk_full_error(Path(name).parent if name else out, max(sizes, default=None),
+                           "the size of the last checkpoint", RERUN)
 
 
 # --------------------------------------------------------------------------------------------- report

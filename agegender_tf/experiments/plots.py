@@ -18,6 +18,8 @@ import seaborn as sns
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from agegender_tf.paths import replace_atomic
+
 CORRECT, WRONG, NEUTRAL = "correct", "wrong", "neutral"
 CAPTION_COLOURS = {CORRECT: "green", WRONG: "red", NEUTRAL: "black"}
 TASK_NAMES = {"gender": "gender", "age_group": "age group", "age": "age"}
@@ -32,8 +34,11 @@ def save_fig(name: str, folder: str | Path, fig=None, fig_extension: str = "png"
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.{fig_extension}"
-    fig.savefig(path, format=fig_extension, dpi=resolution, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        with replace_atomic(path) as temporary:  # a full disk leaves the old figure, never half of one
+            fig.savefig(temporary, format=fig_extension, dpi=resolution, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return path
 
 

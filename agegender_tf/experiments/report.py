@@ -17,10 +17,17 @@ from pathlib import Path
 import pandas as pd
 
 from agegender_tf.binning import get_binning
+from agegender_tf.errors import UsageError
 from agegender_tf.experiments import evaluate, plots, rundir
 from agegender_tf.experiments.presets import Preset
 
 FIGURES = "figures"
+
+
+class TestFaceNotFound(UsageError, FileNotFoundError):
+    """A test face of ``predictions.csv`` is not under the data root (one line: the face and what to set)."""
+
+    __test__ = False  # not a pytest class
 
 
 def _task_labels(preset_dict: dict) -> dict:
@@ -182,11 +189,14 @@ def face_paths(paths, out_dir, data_root=None) -> list[Path]:
             data_root = os.path.expandvars(data_root) if data_root else None
     if data_root is None or not Path(data_root).is_dir():
         data_root = os.environ.get(DATA_ENV) or data_root
+    unset = data_root is None or (f"${DATA_ENV}" in str(data_root) and not os.environ.get(DATA_ENV))
     joined = [Path(data_root or "", path) for path in paths]
-    for path in joined:
+    for path, relative in zip(joined, paths):
         if not path.is_file():
-            raise FileNotFoundError(f"test face {path} of {Path(out_dir) / 'predictions.csv'} not found; set "
-                                    f"${DATA_ENV} to the data root the run read")
+            where = (f"${DATA_ENV} is unset" if unset
+                     else f"test face {path} of {Path(out_dir) / 'predictions.csv'} not found")
+            raise TestFaceNotFound(f"{where}; set ${DATA_ENV} to the data root the run read (the folder "
+                                   f"holding {relative})")
     return joined
 
 

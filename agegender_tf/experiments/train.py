@@ -6,7 +6,8 @@ ModelCheckpoint of the best validation loss (paper 000 sec. V, paper 003 sec. 3.
 1e-3 -> 1e-4 after 10k iterations (paper 000 sec. VII, Levi-Hassner), Adam 1e-3 (paper 003 sec. 4.2),
 Nadam 1e-3 (paper 004 sec. 7.1). ``BackupAndRestore`` makes a killed run, started again with the same
 command, resume from its last finished epoch; ``CSVLogger`` then appends to ``history.csv``. A finished
-network is marked (``done.json``) before its backup is removed, so a kill in between loses nothing.
+network is marked (``done.json``) before its backup is removed, so a kill in between loses nothing. Every
+file is written whole (``checkpoints``); a full disk is one line (``errors.DiskFull``) and the rerun resumes.
 
 Scaling out (DESIGN.md, "Scaling out"; ``docs/distribute.md``): ``make_strategy`` returns the
 ``tf.distribute`` strategy of ``--strategy``; ``--cpu-replicas N`` first splits the CPU into N logical
@@ -26,6 +27,16 @@ import keras
 import pandas as pd
 
 from agegender_tf.errors import UsageError
+from agegender_tf.experiments.checkpoints import (
+    RERUN,
+    WholeBackupAndRestore,
+    WholeCSVLogger,
+    WholeModelCheckpoint,
+    remove_temporaries,
+    reporting_disk_full,
+    save_model_atomic,
+    variables_bytes,
+)
 from agegender_tf.experiments.presets import OPTIMIZERS
 from agegender_tf.experiments.rundir import load_keras_model, write_json_atomic
 
@@ -130,7 +141,7 @@ class FitClock(keras.callbacks.Callback):
 
 def make_callbacks(spec: dict, out_dir: str | Path, uses_schedule: bool = False) -> list[keras.callbacks.Callback]:
     """The preset's callbacks (``early_stopping``, ``reduce_lr``, ``time_limit``: {"minutes": m}) plus
-    BackupAndRestore, CSVLogger (appending) and the best-val_loss checkpoint."""
+    the best-val_loss checkpoint, BackupAndRestore and CSVLogger (appending), each writing whole files."""
     out_dir = Path(out_dir)
     history_path = out_dir / HISTORY_FILE
     best_so_far = None
@@ -138,12 +149,14 @@ def make_callbacks(spec: dict, out_dir: str | Path, uses_schedule: bool = False)
         previous = pd.read_csv(history_path)
         if "val_loss" in previous and previous["val_loss"].notna().any():
             best_so_far = float(previous["val_loss"].min())
+    # Each file is written whole (``checkpoints``), in this order at an epoch's end: a write that fails (a
+    # full disk) leaves the backup and history.csv at the epoch before, so the rerun repeats that epoch.
     callbacks: list[keras.callbacks.Callback] = [
+        WholeModelCheckpoint(str(out_dir / BEST_MODEL_FILE), monitor="val_loss", save_best_only=True,
+                             initial_value_threshold=best_so_far),
         # ``train`` removes the backup itself, after ``done.json`` marks the network finished.
-        keras.callbacks.BackupAndRestore(str(out_dir / BACKUP_DIR), save_freq="epoch", delete_checkpoint=False),
-        keras.callbacks.CSVLogger(str(history_path), append=True),
-        keras.callbacks.ModelCheckpoint(str(out_dir / BEST_MODEL_FILE), monitor="val_loss", save_best_only=True,
-                                        initial_value_threshold=best_so_far),
+        WholeBackupAndRestore(str(out_dir / BACKUP_DIR), save_freq="epoch", delete_checkpoint=False),
+        WholeCSVLogger(str(history_path), append=True),
     ]
     if "early_stopping" in spec:
         callbacks.append(keras.callbacks.EarlyStopping(**spec["early_stopping"]))
@@ -198,6 +211,7 @@ def train(model: keras.Model, train_data, val_data, *, optimizer: dict, callback
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_temporaries(out_dir)  # of writes a kill cut short; the files they were to replace are whole
     if not resuming(out_dir):
         for stale in (out_dir / HISTORY_FILE, out_dir / BEST_MODEL_FILE, out_dir / DONE_FILE, out_dir / ELAPSED_FILE):
             stale.unlink(missing_ok=True)
@@ -208,16 +222,18 @@ def train(model: keras.Model, train_data, val_data, *, optimizer: dict, callback
     build_before_fit(model, train_data)
     uses_schedule = "step_at_iteration" in optimizer
     # The pipeline shuffles (seeded); fit's own shuffle only warns on a tf.data.Dataset.
-    model.fit(train_data, validation_data=val_data, epochs=int(epochs), shuffle=False, class_weight=class_weight,
-              callbacks=[clock, *make_callbacks(callbacks, out_dir, uses_schedule), *extra_callbacks], verbose=verbose)
-    history = pd.read_csv(out_dir / HISTORY_FILE)
-    if finalize is not None:
-        best = out_dir / BEST_MODEL_FILE
-        staged = best.with_name("finalized.keras")
-        finalize(load_keras_model(best)).save(staged)
-        staged.replace(best)
-    write_json_atomic(out_dir / DONE_FILE, {"seconds": round(clock.seconds, 1),
-                                            "params": int(model.count_params()), "epochs": int(len(history))})
+    best = out_dir / BEST_MODEL_FILE
+    with reporting_disk_full(best, lambda: best.stat().st_size if best.is_file() else variables_bytes(model),
+                             f"the size of {BEST_MODEL_FILE}", RERUN):
+        # The clock after the files: an epoch whose files failed is not counted (the rerun repeats it).
+        model.fit(train_data, validation_data=val_data, epochs=int(epochs), shuffle=False, class_weight=class_weight,
+                  callbacks=[*make_callbacks(callbacks, out_dir, uses_schedule), clock, *extra_callbacks],
+                  verbose=verbose)
+        history = pd.read_csv(out_dir / HISTORY_FILE)
+        if finalize is not None:
+            save_model_atomic(finalize(load_keras_model(best)), best)
+        write_json_atomic(out_dir / DONE_FILE, {"seconds": round(clock.seconds, 1),
+                                                "params": int(model.count_params()), "epochs": int(len(history))})
     remove_backup(out_dir)
     return history
 

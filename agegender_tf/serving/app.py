@@ -12,6 +12,7 @@ message in the page and the other files still run.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ from agegender_tf.serving import DETECTORS
 from agegender_tf.serving.annotate import draw_faces
 
 MAX_UPLOAD_MB = 15  # larger uploads are refused with a message in the page
-DISPLAY_WIDTH = 1200  # the annotated photo is shown at most this wide
+DISPLAY_WIDTH = 1200  # the annotated photo is shown at most this wide (and the page cache keeps only that copy)
+DISPLAY_HEIGHT = 4 * DISPLAY_WIDTH  # nor taller than this (a panorama on its side)
 TITLE = "Age and gender from face photos"
 CAPTION = ("The deployment of paper 003 (sec. 4.5): upload a photo; every face is detected, cropped "
            "and predicted; the page shows the photo and each class's probability.")
@@ -69,7 +71,7 @@ def analyse_upload(name: str, data: bytes, predictor, detector: str, aligned: bo
             path.write_bytes(data)
             found = predictor.predict_photo(path, detector=detector, aligned=aligned)["faces"]
             width, _ = image_size(path)
-            image = load_rgb(path, max_side=DISPLAY_WIDTH)
+            image = display_copy(load_rgb(path, max_side=DISPLAY_WIDTH))
     except Exception as exc:  # one bad upload must not stop the others nor show a traceback
         message = first_line(exc)
         if path is not None:
@@ -80,6 +82,47 @@ def analyse_upload(name: str, data: bytes, predictor, detector: str, aligned: bo
         result.warning = (f"{name}: no face found by the {detector} detector; try the other detector, "
                           "or tick 'already-cropped face' for a single aligned face")
     return result
+
+
+def display_copy(image: np.ndarray) -> np.ndarray:
+    """``image`` shrunk (antialiased) to at most ``DISPLAY_WIDTH`` wide and ``DISPLAY_HEIGHT`` tall: all the page
+    shows, and all a cached result keeps (a PNG, unlike a JPEG, is decoded at its full size)."""
+    from PIL import Image
+
+    height, width = image.shape[:2]
+    shrink = min(1.0, DISPLAY_WIDTH / width, DISPLAY_HEIGHT / height)
+    if shrink >= 1.0:
+        return image
+    size = (max(1, int(width * shrink)), max(1, int(height * shrink)))
+    return np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize(size, Image.Resampling.LANCZOS))
+
+
+# ------------------------------------------------------------------------------------- plain-text names
+_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation mark (CommonMark escapes)
+
+
+def markdown_escaped(text: str) -> str:
+    """``text`` for a Streamlit Markdown body (``st.markdown``, ``st.error``, ``st.spinner``...), shown as
+    written: every ASCII punctuation mark backslash-escaped (no link, emphasis, ``:red[...]``, ``$`` math,
+    HTML), line breaks as spaces."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", " ".join(str(text).splitlines()))
+
+
+def literal(text: str) -> str:
+    """``text`` as a Markdown code span: shown exactly as written, in Streamlit too (whose emoji and icon
+    shortcodes, ``:smile:``, would survive ``markdown_escaped``). The fence is longer than any run of
+    backticks in ``text``; other control characters show as U+FFFD."""
+    text = "".join(c if c.isprintable() else "\ufffd" for c in str(text)) or " "
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text[0] in "` " or text[-1] in "` " else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def message_markdown(message: str, name: str) -> str:
+    """A one-line message about the upload ``name`` as Markdown: ``name`` wherever it appears as a code span
+    (``literal``), the rest escaped (``markdown_escaped``)."""
+    parts = str(message).split(name) if name else [str(message)]
+    return literal(name).join(markdown_escaped(part) for part in parts)
 
 
 def face_crop(image: np.ndarray, box, scale: float = 1.0) -> np.ndarray:
@@ -116,16 +159,18 @@ def _probability_chart(st, title: str, probabilities: dict) -> None:
 
 
 def show_result(st, result: PhotoResult) -> None:
-    st.subheader(result.name)
+    """One upload's part of the page. The upload's name is the user's text: it reaches Streamlit's Markdown
+    only as a code span (``literal``), so a name such as ``[click me](https://x).png`` shows as written."""
+    st.subheader(literal(result.name), anchor=False)
     if result.error:
-        st.error(result.error)
+        st.error(message_markdown(result.error, result.name))
         return
     if result.warning:
-        st.warning(result.warning)
+        st.warning(message_markdown(result.warning, result.name))
     st.image(draw_faces(result.image, result.faces, result.scale, max_width=DISPLAY_WIDTH),
              caption=f"{len(result.faces)} face{'s' if len(result.faces) != 1 else ''} found")
     for number, face in enumerate(result.faces, start=1):
-        st.markdown(f"**{face_summary(number, face)}**")
+        st.markdown(f"**{markdown_escaped(face_summary(number, face))}**")
         crop_column, gender_column, age_column = st.columns([1, 2, 3])
         crop_column.image(face_crop(result.image, face["box"], result.scale), width=96)
         if face.get("age") is not None:
@@ -159,7 +204,7 @@ def main(argv: list[str]) -> None:
     try:
         predictor = load_predictor(args.model)
     except Exception as exc:  # a wrong --model: say so in the page, no traceback
-        st.error(f"cannot load the model: {first_line(exc)}")
+        st.error(f"cannot load the model: {markdown_escaped(first_line(exc))}")
         return
 
     with st.sidebar:
@@ -172,7 +217,7 @@ def main(argv: list[str]) -> None:
     uploads = st.file_uploader(f"Photos (JPEG, PNG, ...; at most {MAX_UPLOAD_MB} MB each)",
                                accept_multiple_files=True, max_upload_size=MAX_UPLOAD_MB)
     for upload in uploads or []:
-        with st.spinner(f"Predicting {upload.name}..."):
+        with st.spinner(f"Predicting {literal(upload.name)}..."):
             result = cached_analysis(upload.name, upload.getvalue(), predictor, detector, aligned)
         show_result(st, result)
 

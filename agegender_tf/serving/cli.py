@@ -8,12 +8,16 @@ error (unknown option, missing or unreadable model).
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib.util
 import json
 import os
+import signal
+import socket
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from agegender_tf.errors import UsageError
@@ -49,6 +53,9 @@ def add_commands(subparsers) -> None:
     export.add_argument("--out", required=True, help="output folder (savedmodel) or file")
     export.add_argument("--quantize", choices=("dynamic",), default=None,
                         help="TFLite only: dynamic-range quantized weights")
+    export.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --out (file or SavedModel folder); without it an existing "
+                             "file or non-empty folder is refused")
     add_mirror_option(export)
     export.set_defaults(func=_export, uses_tensorflow=True)
 
@@ -259,8 +266,9 @@ def _export(args) -> int:
     from agegender_tf.serving import export
     from agegender_tf.serving import predictor as predict
 
+    export.check_destination(args.out, args.format, args.overwrite)  # before loading the model
     predictor = predict.load(args.model, mirror=args.mirror)
-    path = export.export(predictor, args.format, args.out, args.quantize)
+    path = export.export(predictor, args.format, args.out, args.quantize, overwrite=args.overwrite)
     print(json.dumps({"out": str(path), "card": str(export.card_path(path, args.format)), "format": args.format,
                       "quantize": args.quantize, "input_size": predictor.card["load_size"]}))
     return 0
@@ -299,16 +307,86 @@ def streamlit_command(model: str | None, port: int, address: str = "localhost",
     return command
 
 
+def check_port(address: str, port: int) -> None:
+    """Refuse (one line) a port that is out of range, taken on ``address`` or that this user may not listen on,
+    and an address that is not this machine's: bind it on every address ``address`` names, as the server will."""
+    if not 0 < port < 65536:
+        raise UsageError(f"--port must be between 1 and 65535, got {port}")
+    try:
+        addresses = {info[:2] + (info[4],) for info in socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)}
+    except socket.gaierror as exc:
+        raise UsageError(f"--address {address}: not an address of this machine ({exc.strerror})") from None
+    for family, kind, where in sorted(addresses, key=str):
+        with socket.socket(family, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is free
+            try:
+                probe.bind(where)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise UsageError(f"port {port} on {address} is taken (another program or agegender app "
+                                     "serves on it); choose another with --port N") from None
+                if exc.errno in (errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT):
+                    continue  # no IPv6 here: the server skips it too
+                raise UsageError(f"cannot listen on {address} port {port}: {exc.strerror}") from None
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the ``streamlit run`` child, before it starts (Linux): get SIGTERM when the parent dies, even by
+    SIGKILL (``prctl(PR_SET_PDEATHSIG)``), and stop at once if it is already gone."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def serve(command: list[str], grace: float = 15.0) -> int:
+    """Run the server ``command`` in our process group and end it with us: SIGTERM, SIGINT and SIGHUP are passed
+    on to it and waited for (``grace`` seconds, then SIGKILL); on Linux it also dies when we are killed outright.
+    Returns its exit status, 0 when a signal stopped it."""
+    parent = os.getpid()
+    preexec = (lambda: _die_with_parent(parent)) if sys.platform.startswith("linux") else None
+    child = subprocess.Popen(command, preexec_fn=preexec)
+    stopping: list[int] = []
+
+    def forward(number, frame):
+        stopping.append(number)
+        if child.poll() is None:
+            child.send_signal(number)
+
+    previous = {number: signal.signal(number, forward) for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    deadline = None
+    try:
+        while True:
+            try:
+                status = child.wait(timeout=0.5)
+                return 0 if stopping else status
+            except subprocess.TimeoutExpired:
+                if stopping:
+                    deadline = deadline or time.monotonic() + grace
+                    if time.monotonic() > deadline:
+                        child.kill()
+            except KeyboardInterrupt:  # a SIGINT that arrived before our handler was set
+                forward(signal.SIGINT, None)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
 def _app(args) -> int:
     if importlib.util.find_spec("streamlit") is None:
         raise UsageError("the web app needs streamlit: pip install 'streamlit>=1.53,<2'")
     if args.model is not None and not Path(args.model).exists():
         raise UsageError(f"{args.model}: no such model file or run folder")
+    check_port(args.address, args.port)
     print(f"serving the app at http://{args.address}:{args.port} (Ctrl+C stops it)", flush=True)
-    try:
-        return subprocess.call(streamlit_command(args.model, args.port, args.address, args.detector))
-    except KeyboardInterrupt:
-        return 0
+    return serve(streamlit_command(args.model, args.port, args.address, args.detector))
 
 
 def _detect_boxes(args) -> int:

@@ -25,12 +25,15 @@ by the bfloat16 rounding the Keras model does (``export-accuracy`` measures it).
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from agegender_tf.errors import UsageError
+from agegender_tf.paths import disk_full_error, is_disk_full, replace_atomic, write_text_atomic
 from agegender_tf.serving.precision import float32_network, nested_layers
 from agegender_tf.serving.predictor import Predictor
 
@@ -80,7 +83,7 @@ def card_path(out: Path, fmt: str) -> Path:
     return out / "model_card.json" if fmt == "savedmodel" else out.with_name(out.name + ".model_card.json")
 
 
-def _write_card(predictor, out: Path, fmt: str, quantize: str | None, batch: int | None = None) -> Path:
+def _card_text(predictor, fmt: str, quantize: str | None, batch: int | None = None) -> str:
     card = dict(predictor.card)
     card["export"] = {
         "format": fmt,
@@ -92,9 +95,7 @@ def _write_card(predictor, out: Path, fmt: str, quantize: str | None, batch: int
         "compute": "float32",
         "source": predictor.source,
     }
-    path = card_path(out, fmt)
-    path.write_text(json.dumps(card, indent=2) + "\n")
-    return path
+    return json.dumps(card, indent=2) + "\n"
 
 
 def _save_savedmodel(predictor, folder: Path, batch: int | None = None) -> None:
@@ -109,45 +110,141 @@ def _save_savedmodel(predictor, folder: Path, batch: int | None = None) -> None:
     archive.write_out(str(folder), verbose=False)
 
 
-def export(predictor, fmt: str, out, quantize: str | None = None) -> Path:
-    """Write ``predictor``'s model to ``out`` in ``fmt``; return the path written."""
+# ------------------------------------------------------------------------------------ the destination
+def check_destination(out, fmt: str, overwrite: bool = False) -> Path:
+    """Refuse, before any conversion work, an ``out`` that exists (unless ``overwrite``; a SavedModel folder
+    may be empty) or whose folder cannot be made or written; make that folder. Each refusal is one line."""
+    out = Path(out)
+    if out.is_dir() and fmt != "savedmodel":
+        raise UsageError(f"--out {out} is a folder; --format {fmt} writes a file: name the file")
+    if out.exists() and not overwrite:
+        if fmt == "savedmodel" and (out.is_file() or any(out.iterdir())):
+            raise UsageError(f"{out} exists and is not empty; choose a new --out (or pass --overwrite)")
+        if fmt != "savedmodel":
+            raise UsageError(f"{out} exists; choose a new --out (or pass --overwrite to replace it)")
+    parent = out.parent
+    existing = parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"--out {out} cannot be created: {existing} is a file, not a folder")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise _write_error(exc, out) from None
+        raise UsageError(f"--out {out}: cannot create the folder {exc.filename or parent}: "
+                         f"{exc.strerror or exc}") from None
+    try:
+        handle, probe = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".probe", dir=parent)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise _write_error(exc, out) from None
+        raise UsageError(f"--out {out}: cannot write in {parent}: {exc.strerror or exc}") from None
+    return out
+
+
+def _write_error(exc: BaseException, out: Path, needed: int | None = None) -> UsageError:
+    """The one line for a filesystem error while writing ``out`` (a full disk names the space needed). An
+    error on a file outside ``out``'s folder (the converter's scratch SavedModel) names that file's folder."""
+    name = getattr(exc, "filename", None)
+    outside = name is not None and not Path(os.path.abspath(name)).is_relative_to(os.path.abspath(out.parent))
+    if is_disk_full(exc):
+        return disk_full_error(Path(name).parent if outside else out.parent, needed,
+                               what=f"about the size of {out.name}", then="export again; nothing was left under --out")
+    reason = getattr(exc, "strerror", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+    return UsageError(f"cannot write {name if outside else out}: {reason}")
+
+
+def _source_size(predictor) -> int | None:
+    """The size of the predictor's ``.keras`` file: the estimate of what an export needs."""
+    try:
+        return os.path.getsize(predictor.source) if predictor.source else None
+    except OSError:
+        return None
+
+
+def _replace_folder(staged: Path, out: Path) -> None:
+    """Put the finished folder ``staged`` at ``out`` (a sibling), moving an old ``out`` aside first."""
+    if not out.exists():
+        os.rename(staged, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+    os.replace(out, old / out.name)
+    os.rename(staged, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _tflite_bytes(predictor, quantize: str | None, batch: int | None) -> bytes:
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as folder:
+        _save_savedmodel(predictor, Path(folder) / "saved", batch)
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(Path(folder) / "saved"))
+        if quantize == "dynamic":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        try:
+            return converter.convert()
+        except OSError:
+            raise
+        except Exception as exc:  # the converter raises its own error types, with pages of MLIR notes
+            if is_disk_full(exc):
+                raise
+            lines = str(exc).splitlines() or [type(exc).__name__]
+            first = next((line for line in lines if "error:" in line), lines[0])
+            raise ExportFailed(f"{predictor.source}: the TFLite converter failed: {first.strip()[:300]}") from None
+
+
+def export(predictor, fmt: str, out, quantize: str | None = None, overwrite: bool = False) -> Path:
+    """Write ``predictor``'s model to ``out`` in ``fmt``; return the path written.
+
+    ``out`` is checked first (``check_destination``); the model is written under a temporary name in
+    ``out``'s folder and renamed when whole (a SavedModel: a temporary folder, its card inside), so a
+    failure leaves nothing under ``out``. A filesystem error is one line naming the path."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if quantize not in (None, "dynamic"):
         raise UsageError(f"unknown quantization {quantize!r}; only 'dynamic' (TFLite) is offered")
     if quantize and fmt != "tflite":
         raise UsageError("--quantize dynamic applies to --format tflite only")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_destination(out, fmt, overwrite)
     predictor = float32_predictor(predictor)
     batch = export_batch(predictor, fmt)
-    if fmt == "savedmodel":
-        if out.is_file() or (out.is_dir() and any(out.iterdir())):
-            raise UsageError(f"{out} exists and is not empty; choose a new --out")
-        _save_savedmodel(predictor, out)
-    elif fmt == "tflite":
-        import tensorflow as tf
-
-        with tempfile.TemporaryDirectory() as folder:
-            _save_savedmodel(predictor, Path(folder) / "saved", batch)
-            converter = tf.lite.TFLiteConverter.from_saved_model(str(Path(folder) / "saved"))
-            if quantize == "dynamic":
-                converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    needed = _source_size(predictor)
+    try:
+        if fmt == "savedmodel":
+            staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
             try:
-                out.write_bytes(converter.convert())
-            except Exception as exc:  # the converter raises its own error types, with pages of MLIR notes
-                lines = str(exc).splitlines() or [type(exc).__name__]
-                first = next((line for line in lines if "error:" in line), lines[0])
-                raise ExportFailed(f"{predictor.source}: the TFLite converter failed: {first.strip()[:300]}") from None
-    else:
-        try:
-            import tf2onnx
-        except ImportError:
-            raise ExportUnavailable("ONNX export needs tf2onnx and onnx "
-                                    "(pip install tf2onnx onnx onnxruntime)") from None
-        serve, spec = _serving_function(predictor)
-        tf2onnx.convert.from_function(serve, input_signature=[spec], opset=ONNX_OPSET, output_path=str(out))
-    _write_card(predictor, out, fmt, quantize, batch)
+                _save_savedmodel(predictor, staged)
+                write_text_atomic(card_path(staged, fmt), _card_text(predictor, fmt, quantize, batch))
+                _replace_folder(staged, out)
+            finally:
+                shutil.rmtree(staged, ignore_errors=True)
+            return out
+        if fmt == "tflite":
+            data = _tflite_bytes(predictor, quantize, batch)
+            needed = len(data)
+            with replace_atomic(out) as temporary:
+                temporary.write_bytes(data)
+        else:
+            try:
+                import tf2onnx
+            except ImportError:
+                raise ExportUnavailable("ONNX export needs tf2onnx and onnx "
+                                        "(pip install tf2onnx onnx onnxruntime)") from None
+            serve, spec = _serving_function(predictor)
+            with replace_atomic(out) as temporary:
+                tf2onnx.convert.from_function(serve, input_signature=[spec], opset=ONNX_OPSET,
+                                              output_path=str(temporary))
+        write_text_atomic(card_path(out, fmt), _card_text(predictor, fmt, quantize, batch))
+    except UsageError:
+        raise
+    except Exception as exc:
+        if isinstance(exc, OSError) or is_disk_full(exc):
+            raise _write_error(exc, out, needed) from None
+        raise
     return out
 
 

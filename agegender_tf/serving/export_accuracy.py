@@ -100,7 +100,7 @@ def evaluate_tflite(predictor, frame, folder, variants=VARIANTS, batch_size: int
         else:
             quantize = "dynamic" if name == "tflite-dynamic" else None
             files[name] = export(predictor, "tflite", folder / f"model{'_dynamic' if quantize else ''}.tflite",
-                                 quantize)
+                                 quantize, overwrite=True)  # its own files in the folder it keeps them in
             runners[name] = load_exported(files[name], "tflite")
     outputs: dict[str, dict[str, list]] = {name: {} for name in variants}
     paths = frame["path"].tolist()
