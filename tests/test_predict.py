@@ -232,3 +232,36 @@ def test_cli_bad_model_is_one_line_exit_2(tmp_path, capsys):
     assert cli.main(["predict", str(tmp_path), "--model", str(tmp_path / "nope.keras")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nope.keras: model file not found" in err[0]
+
+
+def test_aligned_crops_are_searched_for_the_face_when_the_network_was_trained_framed(tiny_model, tmp_path,
+                                                                                     utkface_root):
+    """A network trained on detector-framed faces (``training_data.face_crop``) gets the face found inside
+    a given crop, framed as in training (``"framing": "detected"``), or the whole crop where no face is
+    found (``"whole"``); a network trained on a dataset's own crops keeps the whole crop."""
+    card = json.loads((tiny_model / "model_card.json").read_text())
+    framed_dir = tmp_path / "framed"
+    framed_dir.mkdir()
+    (framed_dir / "best.keras").write_bytes((tiny_model / "best.keras").read_bytes())
+    card["training_data"]["face_crop"] = {"detector": "mtcnn", "scale_std": 0.0, "shift_std": 0.0, "rotation_std": 0.0}
+    (framed_dir / "model_card.json").write_text(json.dumps(card))
+    framed, plain = predict.load(framed_dir), predict.load(tiny_model)
+    face = imaging.load_rgb(utkface_files(utkface_root, 4)[3])
+    canvas = np.full((420, 380, 3), 128, np.uint8)
+    canvas[100:300, 90:290] = face  # another dataset's crop: the face with a wide margin around it
+    with_margin = tmp_path / "margin.png"
+    Image.fromarray(canvas).save(with_margin)
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((120, 100, 3), 128, np.uint8)).save(blank)
+    found = framed.predict_photo(with_margin, aligned=True)["faces"][0]
+    x, y, w, h = found["box"]
+    # MTCNN's box of a UTKFace face reaches above the crop's top (``TRAINING_FRAMING``'s shift)
+    assert found["framing"] == "detected" and 80 <= x and x + w <= 300 and 60 <= y and y + h <= 310
+    assert framed.predict_photo(blank, aligned=True)["faces"][0]["framing"] == "whole"
+    whole = plain.predict_photo(with_margin, aligned=True)["faces"][0]
+    assert whole["framing"] == "whole" and whole["box"] == [0, 0, 380, 420]
+    batch = {path: result["faces"][0] for path, result, _ in framed.predict_files([with_margin, blank])}
+    assert batch[str(with_margin)]["framing"] == "detected" and batch[str(with_margin)]["box"] == found["box"]
+    assert batch[str(blank)]["framing"] == "whole" and batch[str(blank)]["box"] == [0, 0, 100, 120]
+    np.testing.assert_allclose(batch[str(with_margin)]["gender"]["p"]["female"], found["gender"]["p"]["female"],
+                               atol=1e-5)

@@ -258,11 +258,31 @@ class Predictor:
                                  f"(training data {data!r} not measured); use aligned=True for cropped faces")
         return Framing(float(framing["margin"]), float(framing.get("shift", 0.0)), int(framing.get("faces", 0)))
 
+    @property
+    def face_search(self) -> str | None:
+        """The detector whose boxes framed this network's training faces (the card's
+        ``training_data.face_crop``), or None for a network trained on a dataset's own crops."""
+        return ((self.card.get("training_data") or {}).get("face_crop") or {}).get("detector")
+
+    def aligned_faces(self, images) -> list[tuple[np.ndarray, str, list[int]]]:
+        """``(face, framing, box)`` for each given crop: a network trained on framed faces gets the face
+        found inside the crop, framed as in training (``"detected"``), or the whole crop where none is
+        found (``"whole"``); other networks get the whole crop, as they were trained."""
+        whole = [(image, "whole", [0, 0, int(image.shape[1]), int(image.shape[0])]) for image in images]
+        if self.face_search is None or not images:
+            return whole
+        framing = self._framing(self.face_search)
+        found = faces.detect_many(images, self.face_search)
+        return [(faces.training_crop(image, boxes[0], framing), "detected",
+                 [boxes[0].x, boxes[0].y, boxes[0].width, boxes[0].height]) if boxes else plain
+                for image, boxes, plain in zip(images, found, whole)]
+
     def predict_photo(self, photo, detector: str = "mtcnn", aligned: bool = False) -> dict:
         """``{"file": str | None, "faces": [...]}`` for a path or an RGB array. Every face is detected,
         cropped with the training framing and predicted, in reading order (rows top to bottom, each
-        left to right); ``aligned`` treats the image as one face. A photo without a face gives
-        ``faces: []``; an unreadable file raises ``imaging.ImageProblem`` (a ValueError) naming it."""
+        left to right); ``aligned`` treats the image as one face's crop (``aligned_faces``: its
+        ``framing`` says whether the face was found in it). A photo without a face gives ``faces: []``;
+        an unreadable file raises ``imaging.ImageProblem`` (a ValueError) naming it."""
         name = None if isinstance(photo, np.ndarray) else str(photo)
         framing = None if aligned else self._framing(detector)
         if name is None:
@@ -271,17 +291,19 @@ class Predictor:
         else:
             width, height = image_size(photo)
             image = load_rgb(photo, max_side=PHOTO_SIDE)
-        if aligned:
-            result = self.predict_faces([image])[0]
-            return {"file": name, "faces": [{"box": [0, 0, int(width), int(height)], **result}]}
         sx, sy = width / image.shape[1], height / image.shape[0]
+        if aligned:
+            (face, how, box), = self.aligned_faces([image])
+            box = faces.FaceBox(*box).scaled(sx, sy)
+            return {"file": name, "faces": [{"box": [box.x, box.y, box.width, box.height], "framing": how,
+                                             **self.predict_faces([face])[0]}]}
         boxes = faces.reading_order(faces.detect_faces(image, detector))
         crops = [faces.training_crop(image, box, framing) for box in boxes]
         results = self.predict_faces(crops) if crops else []
         found = []
         for box, result in zip(boxes, results):
             full = box.scaled(sx, sy)
-            face = {"box": [full.x, full.y, full.width, full.height], **result}
+            face = {"box": [full.x, full.y, full.width, full.height], "framing": "detected", **result}
             if box.score is not None:
                 face["detector_score"] = round(box.score, 4)
             found.append(face)
@@ -320,11 +342,16 @@ class Predictor:
                 following = chunks[number + 1] if number + 1 < len(chunks) else []
                 pending = [pool.submit(prepare, path) for path in following]
                 good = [i for i, (image, _, _) in enumerate(prepared) if image is not None]
-                results = self.face_results(self.raw_outputs([prepared[i][0] for i in good])) if good else []
-                by_index = dict(zip(good, results))
+                framed = self.aligned_faces([prepared[i][0] for i in good])
+                results = self.face_results(self.raw_outputs([face for face, _, _ in framed])) if good else []
+                by_index = {i: (result, how, box) for i, result, (_, how, box) in zip(good, results, framed)}
                 for i, path in enumerate(chunk):
                     _, size, error = prepared[i]
                     if error is not None:
                         yield path, None, error
                     else:
-                        yield path, {"file": path, "faces": [{"box": [0, 0, size[0], size[1]], **by_index[i]}]}, None
+                        result, how, box = by_index[i]
+                        image = prepared[i][0]
+                        box = faces.FaceBox(*box).scaled(size[0] / image.shape[1], size[1] / image.shape[0])
+                        yield path, {"file": path, "faces": [{"box": [box.x, box.y, box.width, box.height],
+                                                              "framing": how, **result}]}, None
