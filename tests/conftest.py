@@ -90,17 +90,38 @@ def gra_net_smoke_run(utkface_layout_root, tmp_path_factory) -> Path:
 
 
 # ----------------------------------------------------------------------------------------- background runs
-NOTEBOOK_SMOKE_TEST = "test_notebook_runs_in_smoke_mode_and_draws_its_figures"  # in test_notebooks.py
-MIRRORED_RUN_TEST = "test_agegender_run_mirrored_on_two_cpu_replicas_reports_them"  # in test_distribute.py
-KILLED_RUN_TEST = "test_killed_run_resumes_from_its_last_epoch"  # in test_run_cli.py
+# A test that reads a background run says which with ``@pytest.mark.background_run(NAME)``: "mirrored",
+# "killed", or "notebook" (one smoke run per notebook, named by the test's ``name`` parameter).
+NOTEBOOK_RUNS = "notebook"
 # The notebook smoke runs by their time here (60, 60, 45, 35 and 25 s): the last ones are short, so that
 # when the tests are done the runs still to come split well over the two cores (``BackgroundRuns.widen``).
 NOTEBOOKS_LONGEST_FIRST = ("transfer_vgg16_resnet50", "gra_net", "cnn_lstm", "adience_cnn", "cnn_rnn_ensemble")
 
 
+def background_run_of(item) -> str | None:
+    """The background run a collected test reads (its ``background_run`` marker), or None."""
+    marker = item.get_closest_marker("background_run")
+    return marker.args[0] if marker else None
+
+
+REAL_DATA_FIXTURES = ("real_data_home", "utkface_root", "adience_root")
+
+
 def pytest_collection_modifyitems(session, config, items):
-    """The notebook smoke runs are checked last: they run in the background meanwhile (``background_runs``)."""
-    items.sort(key=lambda item: getattr(item, "originalname", None) == NOTEBOOK_SMOKE_TEST)  # stable: order kept
+    """Tests that read the real datasets are marked ``realdata`` (by the fixtures they use); the notebook
+    smoke runs are checked last: they run in the background meanwhile (``background_runs``)."""
+    for item in items:
+        if set(REAL_DATA_FIXTURES) & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.realdata)
+    items.sort(key=lambda item: background_run_of(item) == NOTEBOOK_RUNS)  # stable: order kept
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Say how many tests that need the real datasets were skipped, so a data-less run cannot pass unnoticed."""
+    skipped = [report for report in terminalreporter.stats.get("skipped", []) if "realdata" in report.keywords]
+    if skipped:
+        terminalreporter.write_line(f"{len(skipped)} tests marked realdata were skipped: the real datasets are not "
+                                    "under $AGEGENDER_DATA (see README.md, Datasets)", yellow=True)
 
 
 class BackgroundRuns:
@@ -207,18 +228,17 @@ def background_runs(request, tmp_path_factory):
     CPU runs the two at once, and the tests that check them only read the finished runs."""
     from tests.fixtures import KILLED_RUN_ARGS, KILLED_RUN_HISTORY, MIRRORED_RUN_ARGS, PLUMBING_PRESET, csv_rows
 
-    selected = [(getattr(item, "originalname", None), getattr(item, "callspec", None))
-                for item in request.session.items]
+    selected = [(background_run_of(item), getattr(item, "callspec", None)) for item in request.session.items]
     jobs, root = {}, tmp_path_factory.mktemp("background")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg"}
-    for job, test, args, kill_when in (
-            ("mirrored", MIRRORED_RUN_TEST, MIRRORED_RUN_ARGS, None),
-            ("killed", KILLED_RUN_TEST, KILLED_RUN_ARGS, lambda folder: csv_rows(folder / KILLED_RUN_HISTORY) >= 2)):
-        if any(name == test for name, _ in selected):
+    for job, args, kill_when in (
+            ("mirrored", MIRRORED_RUN_ARGS, None),
+            ("killed", KILLED_RUN_ARGS, lambda folder: csv_rows(folder / KILLED_RUN_HISTORY) >= 2)):
+        if any(name == job for name, _ in selected):
             data = request.getfixturevalue("utkface_layout_root")
             jobs[job] = ([sys.executable, "-m", "agegender_tf.cli", "run", PLUMBING_PRESET, "--data-root", str(data),
                           "--out", str(root / job / "run"), *args], root / job, env, kill_when)
-    notebooks = sorted((spec.params["name"] for name, spec in selected if name == NOTEBOOK_SMOKE_TEST),
+    notebooks = sorted((spec.params["name"] for name, spec in selected if name == NOTEBOOK_RUNS),
                        key=lambda name: NOTEBOOKS_LONGEST_FIRST.index(name) if name in NOTEBOOKS_LONGEST_FIRST else 99)
     utkface = dataset_root("utkface")
     if notebooks and utkface is not None:

@@ -13,6 +13,7 @@ import sys
 import textwrap
 
 import pandas as pd
+import pytest
 
 from tests.fixtures import PLUMBING_NETWORK
 
@@ -71,6 +72,7 @@ def test_each_of_two_cpu_replicas_runs_its_share_of_the_training_steps(tmp_path)
     assert (tmp_path / "net" / "done.json").exists()
 
 
+@pytest.mark.background_run("mirrored")
 def test_agegender_run_mirrored_on_two_cpu_replicas_reports_them(background_runs):
     """``agegender run adience_cnn --strategy mirrored --cpu-replicas 2`` (``fixtures.MIRRORED_RUN_ARGS``), run
     in a fresh process in the background from the session's start (conftest ``background_runs``)."""

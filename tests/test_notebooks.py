@@ -110,6 +110,7 @@ def test_execute_passes_image_size_and_epochs_as_the_notebooks_overrides(monkeyp
 @pytest.mark.slow
 @pytest.mark.realdata
 @pytest.mark.parametrize("name", list(PRESETS))
+@pytest.mark.background_run("notebook")
 def test_notebook_runs_in_smoke_mode_and_draws_its_figures(name, utkface_root, notebook_smoke_runs):
     """``notebooks/execute.py NAME`` in a fresh kernel with Jupyter's inline backend (MPLBACKEND cleared):
     every cell tagged ``figure`` must hold a PNG output, and the run folder its report and figures.

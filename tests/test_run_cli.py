@@ -193,6 +193,7 @@ def test_an_ensemble_trained_on_its_members_losses_keeps_the_averaging_model(utk
     assert {"cnn_rnn_ensemble", "cnn_rnn_ensemble_member0", "cnn_rnn_ensemble_member1"} <= set(report["models"])
 
 
+@pytest.mark.background_run("killed")
 def test_killed_run_resumes_from_its_last_epoch(background_runs):
     """``agegender run`` of ``KILLED_RUN_EPOCHS`` epochs, killed (SIGKILL) in the background once its history
     holds 2 epochs (conftest ``background_runs``, ``fixtures.KILLED_RUN_ARGS``), then the same command again: it
