@@ -83,6 +83,12 @@ PRESET = Preset(
          "--profile cpu_wide_members: the cpu_wide recipe with ensemble_loss='members': each member's heads carry "
          "its own losses, the average none; the saved model averages the members as before; "
          "results/cnn_rnn_ensemble_wide_members."),
+        ("UTKFace's faces are aligned crops; a user's photo goes through a detector, and another dataset's crops "
+         "are framed otherwise (the paper trains and tests on UTKFace's crops alone).",
+         "--profile cpu_photos, the bundled recipe: cpu_wide_members with every face cut from MTCNN's box as the "
+         "predictor cuts it (face_crop, jittered by the box's measured spread) and the real_photos augmentation "
+         "(blur, low resolution, JPEG, colour, greyscale); judged on UTKFace's test faces as the predictor sees "
+         "them and on the Adience faces on disk; results/cnn_rnn_ensemble_photos."),
     ),
     # CPU: 64 px, the two hybrids the paper names (CNN+LSTM, CNN+GRU), batch 64, patience sized to an hour.
     profiles={"cpu": {"image_size": 64, "max_train_images": None, "batch_size": 64, "epochs": 30,
