@@ -36,7 +36,7 @@ class Framing:
 
 # Medians over the first 200 faces (sorted by file name) of each dataset, measured with
 # ``python -m agegender_tf.bench framing --root $AGEGENDER_DATA/<dataset> --faces 200`` (detection on
-# the padded face, boxes not clipped). tests/test_faces.py re-measures a sample against these values.
+# the padded face, boxes not clipped). tests/serving/test_faces.py re-measures a sample against these values.
 TRAINING_FRAMING: dict[str, dict[str, Framing]] = {
     "utkface": {"haar": Framing(-0.019, 0.074, 194), "mtcnn": Framing(-0.061, 0.088, 199)},
 }

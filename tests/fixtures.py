@@ -8,6 +8,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+# The checkout's top folder (docs/, notebooks/, results/ ...).
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
 # GRA_Net with one attention stage whose mask pools once: every layer kind of the network (residual units,
 # max pooling, bilinear upsampling, the soft mask's activation, the gate) in 100 layers instead of the smoke
 # preset's 361. What costs in a CPU smoke run is the number of layers and variables, not the arithmetic:

@@ -123,7 +123,7 @@ def _child_peak(path, detector: str, detect: bool) -> dict:
 
 def bench_faces_memory(width: int = 12000, height: int = 9000, detector: str = "haar", root=None) -> dict:
     """Peak memory of ``detect_faces`` on a ``width`` x ``height`` photo, in a fresh process."""
-    face_file = _utkface_files(root, 4)[3] if root else None  # a face both detectors find (tests/test_faces.py)
+    face_file = _utkface_files(root, 4)[3] if root else None  # a face both detectors find (tests/serving/test_faces.py)
     with tempfile.TemporaryDirectory() as folder:
         path = write_big_photo(Path(folder) / "big.jpg", width, height, face_file)
         baseline = _child_peak(path, detector, detect=False)

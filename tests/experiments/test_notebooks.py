@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from agegender_tf.experiments.presets import PRESETS
+from tests.fixtures import REPO_ROOT
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = REPO_ROOT / "notebooks"
 FIGURE_TAG = "figure"
 
 

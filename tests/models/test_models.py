@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -17,6 +16,7 @@ import pytest
 from agegender_tf import models
 from agegender_tf.experiments.rundir import load_keras_model
 from agegender_tf.experiments.train import dtype_policy
+from tests.fixtures import REPO_ROOT
 
 # Small settings per registered name (CI speed); the paper defaults are checked in test_default_build.
 SMALL = {
@@ -467,7 +467,7 @@ def test_gra_net_default_size_is_pinned_and_its_gap_to_the_papers_33_million_is_
     assert (trainable, model.count_params()) == (29_780_560, 29_853_136)
     from agegender_tf.models import gra_net as gra_net_module
 
-    docs = (Path(__file__).resolve().parents[1] / "docs" / "models.md").read_text()
+    docs = (REPO_ROOT / "docs" / "models.md").read_text()
     for text in (gra_net_module.__doc__, docs):
         words = " ".join(text.split())
         assert f"{trainable:,} trainable" in words and '"33 million"' in words

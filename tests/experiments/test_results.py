@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import PurePosixPath, PureWindowsPath
 
 import numpy as np
 import pandas as pd
@@ -23,8 +23,9 @@ from agegender_tf.cli import main
 from agegender_tf.experiments import results_check as rc
 from agegender_tf.experiments import results_table as rt
 from agegender_tf.paths import data_home
+from tests.fixtures import REPO_ROOT
 
-RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"  # the checkout's committed runs
+RESULTS_DIR = REPO_ROOT / "results"  # the checkout's committed runs
 COMMITTED = rc.run_folders(RESULTS_DIR)
 
 
