@@ -18,7 +18,6 @@ from PIL import Image
 
 from agegender_tf.imaging import problem
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 _FORMAT_OF_SUFFIX = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG"}
 _MODE_INFO = {"L": "grayscale", "LA": "grayscale with alpha", "CMYK": "CMYK", "P": "palette",
               "RGBA": "RGB with alpha", "I": "32-bit grayscale", "I;16": "16-bit grayscale", "1": "1-bit"}

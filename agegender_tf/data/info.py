@@ -107,7 +107,7 @@ def has_subject_ids(name: str, notes: dict | None = None) -> bool:
 
 def count_image_files(folder: Path) -> int:
     """Image files anywhere under ``folder`` (by suffix; nothing is decoded)."""
-    from agegender_tf.data.images import IMAGE_SUFFIXES
+    from agegender_tf.imaging import IMAGE_SUFFIXES
 
     suffixes = {s.lower() for s in IMAGE_SUFFIXES}
     return sum(1 for _, _, files in os.walk(folder) for f in files if os.path.splitext(f)[1].lower() in suffixes)

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from agegender_tf.data.hashing import content_hash
-from agegender_tf.data.images import IMAGE_SUFFIXES
 from agegender_tf.data.manifest import DROPPED_COLUMNS, MANIFEST_COLUMNS, ReadResult
+from agegender_tf.imaging import IMAGE_SUFFIXES
 from agegender_tf.paths import DatasetNotFoundError
 
 NAME = "utkface"
