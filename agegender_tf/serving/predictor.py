@@ -35,7 +35,7 @@ from agegender_tf.model_card import (
     keras_archive_problem,
     read_model_card,
 )
-from agegender_tf.serving import faces
+from agegender_tf.serving import DETECTORS, faces
 from agegender_tf.serving.precision import compute_dtype, float32_network, has_gpu, native_bfloat16
 
 BUNDLED_DIR = Path(__file__).parents[1] / "assets" / "model"
@@ -258,7 +258,7 @@ class Predictor:
                                  f"(training data {data!r} not measured); use aligned=True for cropped faces")
         return Framing(float(framing["margin"]), float(framing.get("shift", 0.0)), int(framing.get("faces", 0)))
 
-    def predict_photo(self, photo, detector: str = "mtcnn", aligned: bool = False) -> dict:
+    def predict_photo(self, photo, detector: str = DETECTORS[0], aligned: bool = False) -> dict:
         """``{"file": str | None, "faces": [...]}`` for a path or an RGB array. Every face is detected,
         cropped with the training framing and predicted, in reading order (rows top to bottom, each
         left to right); ``aligned`` treats the image as one face. A photo without a face gives
@@ -287,7 +287,7 @@ class Predictor:
             found.append(face)
         return {"file": name, "faces": found}
 
-    def predict_files(self, paths, aligned: bool = True, detector: str = "mtcnn", workers: int | None = None):
+    def predict_files(self, paths, aligned: bool = True, detector: str = DETECTORS[0], workers: int | None = None):
         """Yield ``(path, result_or_None, error_or_None)`` in order for image files. Aligned faces are
         decoded and resized in a thread pool and predicted in batches; photos run one by one."""
         paths = [str(p) for p in paths]
