@@ -77,7 +77,7 @@ def analyse_upload(name: str, data: bytes, predictor, detector: str, aligned: bo
         return PhotoResult(name, error=message if message.startswith(name) else f"{name}: {message}")
     result = PhotoResult(name, image=image, scale=image.shape[1] / width, faces=found)
     if not found:
-        result.warning = (f"{name}: no face found by the {detector} detector; try the other detector, "
+        result.warning = (f"{name}: no face found by the {detector} detector; try another detector, "
                           "or tick 'already-cropped face' for a single aligned face")
     return result
 
