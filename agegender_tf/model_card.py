@@ -38,7 +38,8 @@ class Framing:
 # ``python -m agegender_tf.bench framing --root $AGEGENDER_DATA/<dataset> --faces 200`` (detection on
 # the padded face, boxes not clipped). tests/serving/test_faces.py re-measures a sample against these values.
 TRAINING_FRAMING: dict[str, dict[str, Framing]] = {
-    "utkface": {"haar": Framing(-0.019, 0.074, 194), "mtcnn": Framing(-0.061, 0.088, 199)},
+    "utkface": {"haar": Framing(-0.019, 0.074, 194), "mtcnn": Framing(-0.061, 0.088, 199),
+                "blazeface": Framing(0.046, -0.013, 199)},
 }
 
 

@@ -1,7 +1,8 @@
 """Benchmarks (speed targets are measured here, never in timed tests): ``python -m agegender_tf.bench VERB``.
 
 Verbs: ``pipeline`` (``bench.pipeline``), ``train`` and ``precision`` (``bench.train``), ``predict``,
-``faces-memory`` and ``framing`` (``bench.predict``). Each prints one JSON object (``--json``) with the
+``faces-memory`` and ``framing`` (``bench.predict``), ``hostile-memory`` (``bench.hostile``), ``detectors``
+(``bench.detectors``). Each prints one JSON object (``--json``) with the
 machine it ran on, so a number is never read without its context.
 """
 

