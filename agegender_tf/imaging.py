@@ -76,11 +76,13 @@ def _open(path: Path) -> Image.Image:
 
 
 def image_size(path) -> tuple[int, int]:
-    """(width, height) of an image file as shown (EXIF orientation applied), from its header."""
+    """(width, height) of an image file as shown (EXIF orientation applied), from its header. A file too
+    large to decode is refused here too: PIL finds a PNG's EXIF by decoding the whole image."""
     path = Path(path)
     try:
         with _open(path) as image:
             width, height = image.size
+            _check_decodable(path, image)
             if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # rotated by 90 or 270 degrees
                 width, height = height, width
     except ImageProblem:
@@ -130,11 +132,7 @@ def load_rgb(path, max_side: int | None = None) -> np.ndarray:
                 scale = _jpeg_scale(image.size, max_side)
                 if scale > 1:
                     image.draft("RGB", (-(-image.size[0] // scale), -(-image.size[1] // scale)))
-            width, height = image.size
-            if width * height > MAX_DECODED_PIXELS:
-                raise ImageProblem(f"{path}: too large to decode ({width}x{height} pixels {image.format or ''}, "
-                                   f"{width * height / 1e6:.0f} Mpx; at most {MAX_DECODED_PIXELS / 1e6:.0f} Mpx "
-                                   "unless a JPEG)")
+            _check_decodable(path, image)
             image.load()
             if max_side and image.format != "JPEG" and max(image.size) >= 2 * max_side:
                 image = image.reduce(max(image.size) // max_side)
@@ -145,6 +143,19 @@ def load_rgb(path, max_side: int | None = None) -> np.ndarray:
         raise
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageProblem(f"{path}: {problem(path, exc)}") from None
+
+
+def _check_decodable(path: Path, image: Image.Image) -> None:
+    """Refuse an image that would decode to more than ``MAX_DECODED_PIXELS`` (a JPEG: at its reduced
+    DCT scale, set by ``draft``)."""
+    width, height = image.size
+    if image.format == "JPEG":
+        scale = _jpeg_scale(image.size, None)
+        width, height = -(-width // scale), -(-height // scale)
+    if width * height > MAX_DECODED_PIXELS:
+        raise ImageProblem(f"{path}: too large to decode ({width}x{height} pixels {image.format or ''}, "
+                           f"{width * height / 1e6:.0f} Mpx; at most {MAX_DECODED_PIXELS / 1e6:.0f} Mpx "
+                           "unless a JPEG)")
 
 
 def _jpeg_scale(size: tuple[int, int], max_side: int | None) -> int:
