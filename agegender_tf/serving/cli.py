@@ -74,13 +74,16 @@ def add_commands(subparsers) -> None:
     accuracy.set_defaults(func=_export_accuracy, uses_tensorflow=True)
 
     evaluate = subparsers.add_parser(
-        "evaluate", help="score a model on faces from elsewhere (Adience), through the predictor's path",
-        description="Score a model on the Adience faces on disk ($AGEGENDER_DATA/adience: never trained on) as "
-                    "agegender predict sees them: the detector, then the training framing (--aligned: each file "
-                    "as one face). Gender accuracy, Adience age groups exact and 1-off; a face not found counts "
-                    "as wrong.")
+        "evaluate", help="score a model as agegender predict sees faces: Adience (from elsewhere) or UTKFace",
+        description="Score a model as agegender predict sees faces: the detector, then the training framing "
+                    "(--aligned: each file as one face's crop). adience: the Adience faces on disk "
+                    "($AGEGENDER_DATA/adience, never trained on): gender accuracy, age groups exact and 1-off. "
+                    "utkface: a part of the committed UTKFace split (--split): gender accuracy and age MAE. A "
+                    "face not found counts as wrong.")
     evaluate.add_argument("--model", default=None, help="as for predict (default: the bundled model)")
-    evaluate.add_argument("--dataset", default="adience", choices=("adience",))
+    evaluate.add_argument("--dataset", default="adience", choices=("adience", "utkface"))
+    evaluate.add_argument("--split", default="val", choices=("val", "test", "train"),
+                          help="utkface: the part of the committed split (default val: choose models on it)")
     evaluate.add_argument("--data-root", default=None, help="folder holding adience/ (default: $AGEGENDER_DATA)")
     evaluate.add_argument("--detector", default=DETECTORS[0], choices=DETECTORS)
     evaluate.add_argument("--aligned", action="store_true", help="each file is one already-cropped face")
@@ -299,18 +302,27 @@ def _evaluate(args) -> int:
     root = home / args.dataset if home else None
     if root is None or not root.is_dir():
         raise UsageError(f"{args.dataset} not found: pass --data-root or set {DATA_ENV} (holding {args.dataset}/)")
-    frame = out_of_domain.adience_faces(root, args.limit)
+    if args.dataset == "utkface":
+        from agegender_tf.serving.export_accuracy import labelled_faces
+
+        frame = labelled_faces(root, args.split, limit=args.limit)
+    else:
+        frame = out_of_domain.adience_faces(root, args.limit)
     if frame.empty:
-        raise UsageError(f"{root}: no labelled Adience faces on disk")
+        raise UsageError(f"{root}: no labelled faces on disk")
     predictor = predict.load(args.model, mirror=args.mirror)
-    result = out_of_domain.score(predictor, frame, detector=args.detector, aligned=args.aligned)
+    result = out_of_domain.score(predictor, frame, detector=args.detector, aligned=args.aligned,
+                                 dataset=args.dataset)
+    if args.dataset == "utkface":
+        result["split"] = args.split
     result["model"] = predictor.source
     if args.json:
         print(json.dumps(result))
     else:
+        ages = (f"age MAE {result.get('age_mae', '-')}" if args.dataset == "utkface" else
+                f"age groups exact {result.get('age_group_exact', '-')}, 1-off {result.get('age_group_one_off', '-')}")
         print(f"{result['faces']} {args.dataset} faces ({result['path']}), a face found in {result['face_found']}: "
-              f"gender {result.get('gender_accuracy', '-')}, age groups exact {result.get('age_group_exact', '-')}, "
-              f"1-off {result.get('age_group_one_off', '-')}")
+              f"gender {result.get('gender_accuracy', '-')}, {ages}")
     return 0
 
 

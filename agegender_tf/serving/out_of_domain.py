@@ -40,31 +40,37 @@ def _largest(faces: list[dict]) -> dict | None:
     return max(faces, key=lambda f: f["box"][2] * f["box"][3]) if faces else None
 
 
-def score(predictor, frame: pd.DataFrame, detector: str | None = None, aligned: bool = False) -> dict:
-    """Gender accuracy and Adience-group exact and 1-off accuracy of ``predictor`` on ``frame``'s faces."""
+def score(predictor, frame: pd.DataFrame, detector: str | None = None, aligned: bool = False,
+          dataset: str = DATASET) -> dict:
+    """``predictor`` on ``frame``'s faces (``path``, ``gender``, and Adience's ``age_group`` or ``age`` in
+    years) through ``predict_files``: gender accuracy, and Adience-group exact and 1-off accuracy or the
+    age MAE (over the faces found). A file where no face is found counts as wrong."""
     from agegender_tf.serving import DETECTORS
 
     detector = detector or DETECTORS[0]
     answers = {path: (result, error) for path, result, error in
                predictor.predict_files(frame["path"].tolist(), aligned=aligned, detector=detector)}
-    genders, groups, found = [], [], 0
+    genders, groups, errors, found = [], [], [], 0
     groups_head = predictor.card["heads"].get("age_group", {})
     from_groups = groups_head.get("binning") == ADIENCE8.name
-    for row in frame.itertuples():
-        result, _ = answers[str(row.path)]
+    for row in frame.to_dict("records"):
+        result, _ = answers[str(row["path"])]
         face = _largest(result["faces"]) if result else None
         found += face is not None
-        if isinstance(row.gender, str) and "gender" in predictor.tasks:
-            genders.append(face is not None and face["gender"]["label"] == row.gender)
-        if isinstance(row.age_group, str) and ("age" in predictor.tasks or from_groups):
-            truth = ADIENCE8.labels.index(row.age_group)
+        if isinstance(row.get("gender"), str) and "gender" in predictor.tasks:
+            genders.append(face is not None and face["gender"]["label"] == row["gender"])
+        if isinstance(row.get("age_group"), str) and ("age" in predictor.tasks or from_groups):
+            truth = ADIENCE8.labels.index(row["age_group"])
             if face is None:
                 groups.append(None)
             else:
                 guess = (ADIENCE8.labels.index(face["age_group"]["label"]) if from_groups
                          else int(np.atleast_1d(ADIENCE8.to_class(np.array([face["age"]])))[0]))
                 groups.append(guess - truth)
-    result = {"dataset": DATASET, "faces": int(len(frame)), "face_found": int(found),
+        years = row.get("age")
+        if "age_group" not in row and face is not None and face.get("age") is not None and not pd.isna(years):
+            errors.append(abs(face["age"] - float(years)))
+    result = {"dataset": dataset, "faces": int(len(frame)), "face_found": int(found),
               "path": "aligned" if aligned else f"detector {detector}", "mirror": predictor.mirror}
     if genders:
         result.update(gender_accuracy=round(float(np.mean(genders)), 4), gender_faces=len(genders))
@@ -73,6 +79,8 @@ def score(predictor, frame: pd.DataFrame, detector: str | None = None, aligned: 
             age_group_exact=round(float(np.mean([g == 0 for g in groups])), 4),
             age_group_one_off=round(float(np.mean([g is not None and abs(g) <= 1 for g in groups])), 4),
             age_group_faces=len(groups), age_group_from="groups" if from_groups else "years")
+    if errors:
+        result.update(age_mae=round(float(np.mean(errors)), 3), age_faces=len(errors))
     return result
 
 
