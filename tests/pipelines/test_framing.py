@@ -112,3 +112,21 @@ def test_the_evaluation_pipeline_feeds_the_predictors_faces(tmp_path):
     first = first_batch(3)
     np.testing.assert_array_equal(first, first_batch(3))  # seeded: the same first epoch from the same seed
     assert first.shape == (5, 32, 32, 3) and not np.array_equal(first, first_batch(4))
+
+
+def test_detect_boxes_writes_the_boxes_file(tmp_path, capsys):
+    """``agegender detect-boxes`` runs the predictor's detector over a dataset once and writes one row per
+    image (no face in these generated images: every box empty and counted)."""
+    import json
+
+    from agegender_tf.cli import main
+    from tests.fixtures import write_utkface_layout
+
+    write_utkface_layout(tmp_path / "utkface" / "UTKFace", per_group=2)
+    out = tmp_path / "boxes_haar.csv"
+    assert main(["detect-boxes", "utkface", "--root", str(tmp_path / "utkface"), "--detector", "haar",
+                 "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    table = read_boxes(out)
+    assert summary["images"] == len(table) == 12 and summary["no_face_found"] == int((table["faces"] == 0).sum())
+    assert table["file"].is_monotonic_increasing and table["file"].str.endswith(".jpg.chip.jpg").all()
