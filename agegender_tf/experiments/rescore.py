@@ -28,8 +28,8 @@ import pandas as pd
 from agegender_tf.experiments import evaluate, results_check, rundir
 
 SPLIT_KEY = "split_v2"
-REASON = ("the same photo as a training or validation face (re-encoded, recoloured, re-cropped or rotated): "
-          "32x32 grey thumbnails with a mean absolute difference under {mad:g} of 255")
+REASON = ("pixel copies of a training or validation face, the same photo re-encoded, recoloured, re-cropped or "
+          "rotated (32x32 grey thumbnails with a mean absolute difference under {mad:g} of 255)")
 
 
 class _Splits:
