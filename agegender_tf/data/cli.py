@@ -126,7 +126,8 @@ def _audit(args) -> int:
               f"{len(report.warnings)} warnings; duplicates: {duplicates['groups']} groups, "
               f"{duplicates['files']} files, {duplicates['conflicting_groups']} with conflicting labels; "
               f"near-duplicates (<= {near['max_distance']} of 256 hash bits): {near['groups']} groups, "
-              f"{near['files']} files; "
+              f"{near['files']} files; pixel copies (mean absolute difference under "
+              f"{duplicates['pixel_copies']['max_mad']:g} of 255): {duplicates['pixel_copies']['pairs']} pairs; "
               f"image notes: {report.image_info or 'none'}; split leaks: {len(report.leaks)}")
         print("audit " + ("passed" if report.ok else "FAILED"))
     return EXIT_OK if report.ok else EXIT_BAD_FILES

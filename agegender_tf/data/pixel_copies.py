@@ -5,9 +5,10 @@ recoloured or slightly re-cropped copy flips many bits and escapes it. This modu
 themselves: 32x32 grey thumbnails (``hashing.thumbnail``: box-resized, 1,024 uint8 values), and calls
 two photos *pixel copies* when their mean absolute difference (MAD) is under ``PIXEL_COPY_MAD`` of 255.
 
-The threshold was set by eye on UTKFace's committed split (``data_manifests/utkface/README.md``): the
-23 test faces whose nearest training face is under 10 are the same photo (all 14 under 6, and 9 of
-the 10 between 6.8 and 10.2, looked at one by one); the average hash finds 4 of them.
+The threshold was set by eye on UTKFace's committed split (``data_manifests/utkface/README.md``): an
+earlier look at the nearest training face of each test face found the same photo under 6 throughout
+and for 9 of 10 pairs between 6.8 and 10.2; under 10 there are 23 test faces with a training copy and
+3 with a validation copy, all 26 the same photo side by side. The average hash finds 4 of them.
 
 Comparing every test face with every training face is 4,748 x 16,579 pairs of 1,024 values on UTKFace.
 ``cross_copies`` does it exactly but in stages, with integer sums: the sum of absolute differences of

@@ -220,9 +220,10 @@ def split_manifest(manifest: pd.DataFrame, split: dict, dataset: str, binning: A
     ``{"kind": "committed"}``: the split file under ``data_manifests/<dataset>/`` (same test faces for
     every user). ``{"kind": "holdout", "test_size": 0.3, "val_size": 0.1}``: a seeded
     ``stratified_holdout`` (paper 003's 70:30) stratified by gender x ``binning`` class, duplicate
-    copies, near-duplicates and subjects kept on one side, then ``val_size`` of the training part for validation,
-    split the same way; then the test faces that are pixel copies of a training or validation face are
-    dropped (``exclude_pixel_copies``), as the committed split excludes them.
+    copies and near-duplicates kept on one side (and subjects, where the dataset has them), then
+    ``val_size`` of the training part for validation, split the same way; then the test faces that are
+    pixel copies of a training or validation face are dropped (``exclude_pixel_copies``), as the
+    committed split excludes them.
     """
     kind = split.get("kind", "committed")
     if kind == "committed":
