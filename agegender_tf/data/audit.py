@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from agegender_tf.data import near_duplicates
-from agegender_tf.data.hashing import add_content_hashes, remember_average_hash
+from agegender_tf.data import near_duplicates, pixel_copies
+from agegender_tf.data.hashing import add_content_hashes, remember_average_hash, thumbnails
 from agegender_tf.data.images import ImageCheck, check_image, pool_map
 from agegender_tf.data.manifest import ReadResult, present_mask
 from agegender_tf.data.readers import read_dataset
-from agegender_tf.data.splits import check_no_leak, committed_split_path, load_committed_split
+from agegender_tf.data.splits import PIXEL_COPIES_ALLOWED, check_no_leak, committed_split_path, load_committed_split
 
 LABEL_COLUMNS = ("age", "age_group", "gender")
 
@@ -32,7 +32,7 @@ def _check_and_hash(path: str | Path) -> ImageCheck:
 
 def decode_all(paths: Iterable[str | Path], workers: int | None = None) -> list[ImageCheck]:
     """Fully decode every image (thread pool of ``workers``, default one per core), and take its
-    near-duplicate hash from the same decode."""
+    near-duplicate hash and pixel thumbnail from the same decode."""
     return pool_map(_check_and_hash, paths, workers)
 
 
@@ -131,10 +131,19 @@ def audit_result(name: str, result: ReadResult, workers: int | None = None) -> A
     duplicates["near_duplicates"] = {"max_distance": near_duplicates.NEAR_DUPLICATE_DISTANCE,
                                      "pairs": int(len(pairs)), "groups": int(groups.nunique()),
                                      "files": int(len(groups))}
+    copies = pixel_copies.close_copies(thumbnails(hashed["path"], workers))
+    paths = hashed["path"].astype(str).to_numpy()
+    copy_pairs = pd.DataFrame({"first": paths[copies["i"].to_numpy()], "second": paths[copies["j"].to_numpy()],
+                               "mad": copies["mad"].to_numpy()})
+    duplicates["pixel_copies"] = {"max_mad": pixel_copies.PIXEL_COPY_MAD, "pairs": int(len(copy_pairs)),
+                                  "files": int(len(set(copy_pairs["first"]) | set(copy_pairs["second"])))}
     for group in duplicates["conflicts"]:
         warnings.append((group[0]["path"], f"{len(group)} identical copies disagree on labels: "
                          + ", ".join(Path(r["path"]).name for r in group)))
-    leaks = split_leaks(name, hashed)
+    leaks = split_leaks(name, hashed, copy_pairs)
+    for boundary, pairs in leaks.pop("allowed_pixel_copies", {}).items():
+        warnings.extend((a, f"pixel copy of {b} (mad {mad:.1f}) across {boundary} (counted, not failed: "
+                         "it makes validation optimistic, not the test score)") for a, b, mad in pairs)
     for boundary, shared in leaks.items():
         bad.extend((str(value), f"{column} on both sides of {boundary}")
                    for column, values in shared.items() for value in values)
@@ -145,10 +154,12 @@ def audit_result(name: str, result: ReadResult, workers: int | None = None) -> A
     )
 
 
-def split_leaks(name: str, manifest: pd.DataFrame) -> dict:
+def split_leaks(name: str, manifest: pd.DataFrame, copies: pd.DataFrame | None = None) -> dict:
     """Subjects or duplicate copies shared across the dataset's official/committed split boundary.
 
-    Adience: across the five folds. UTKFace: between train/val/test of the committed split.
+    Adience: across the five folds. UTKFace: between train/val/test of the committed split, where the
+    pixel copies of ``copies`` (``first, second, mad`` by path) count too: those across train / val are
+    under ``"allowed_pixel_copies"`` (``splits.PIXEL_COPIES_ALLOWED``), the rest under ``"pixel_copy"``.
     Other datasets: ``{}`` (no split to check). Leaks are bad: ``audit`` reports them as failures.
     """
     if "fold" in manifest:
@@ -156,14 +167,23 @@ def split_leaks(name: str, manifest: pd.DataFrame) -> dict:
     elif committed_split_path(name) is not None and not manifest.empty:
         joined = load_committed_split(manifest, name, warn=False)
         parts = {s: joined[joined["split"] == s] for s in ("train", "val", "test")}
+        side = dict(zip(joined["path"].astype(str), joined["split"]))
     else:
         return {}
+    if copies is None or "fold" in manifest:  # pixel copies across Adience's official folds are its own
+        copies, side = pd.DataFrame(columns=["first", "second", "mad"]), {}
     leaks = {}
     keys = list(parts)
     for i, first in enumerate(keys):
         for second in keys[i + 1:]:
             shared = check_no_leak(parts[first], parts[second],
                                    by=("subject", "content_hash", near_duplicates.GROUP_COLUMN))
+            crossing = [(a, b, float(mad)) for a, b, mad in zip(copies["first"], copies["second"], copies["mad"])
+                        if {side.get(a), side.get(b)} == {first, second}]
+            if crossing and f"{first}/{second}" in PIXEL_COPIES_ALLOWED:
+                leaks.setdefault("allowed_pixel_copies", {})[f"{first} / {second}"] = crossing
+            elif crossing:
+                shared["pixel_copy"] = sorted(a if side.get(a) == second else b for a, b, _ in crossing)
             if any(shared.values()):
                 leaks[f"{first} / {second}"] = shared
     return leaks

@@ -37,7 +37,7 @@ def add_commands(subparsers) -> None:
     dataset_command("audit", "decode every image, check every name, duplicates and split leaks; "
                     "exit 1 when any file is bad", _audit).add_argument("--json", action="store_true")
     make_split = commands.add_parser("make-split", help="write the committed UTKFace split "
-                                     "(data_manifests/utkface/split.csv)")
+                                     "(data_manifests/utkface/split.csv, near_duplicates.csv, pixel_copies.csv)")
     make_split.add_argument("dataset", choices=["utkface"])
     make_split.add_argument("--root", type=Path)
     make_split.add_argument("--seed", type=int, default=None, help="default 42")
@@ -126,16 +126,17 @@ def _audit(args) -> int:
               f"{len(report.warnings)} warnings; duplicates: {duplicates['groups']} groups, "
               f"{duplicates['files']} files, {duplicates['conflicting_groups']} with conflicting labels; "
               f"near-duplicates (<= {near['max_distance']} of 256 hash bits): {near['groups']} groups, "
-              f"{near['files']} files; "
+              f"{near['files']} files; pixel copies (mean absolute difference under "
+              f"{duplicates['pixel_copies']['max_mad']:g} of 255): {duplicates['pixel_copies']['pairs']} pairs; "
               f"image notes: {report.image_info or 'none'}; split leaks: {len(report.leaks)}")
         print("audit " + ("passed" if report.ok else "FAILED"))
     return EXIT_OK if report.ok else EXIT_BAD_FILES
 
 
 def _make_split(args) -> int:
-    from agegender_tf.data import near_duplicates
+    from agegender_tf.data import near_duplicates, pixel_copies
     from agegender_tf.data.hashing import add_content_hashes
-    from agegender_tf.data.splits import COMMITTED_SPLITS, UTKFACE_SEED, make_utkface_split
+    from agegender_tf.data.splits import COMMITTED_SPLITS, SPLIT_VALUES, UTKFACE_SEED, make_utkface_split
     from agegender_tf.paths import manifests_dir
 
     result = _read(args)
@@ -144,16 +145,21 @@ def _make_split(args) -> int:
     manifest = add_content_hashes(result.manifest, args.workers)
     pairs = near_duplicates.pairs_table(manifest, workers=args.workers)
     manifest = near_duplicates.add_groups(manifest, pairs)
-    split = make_utkface_split(manifest, seed=UTKFACE_SEED if args.seed is None else args.seed)
+    split = make_utkface_split(manifest, seed=UTKFACE_SEED if args.seed is None else args.seed, workers=args.workers)
     out = args.out or manifests_dir() / args.dataset / COMMITTED_SPLITS[args.dataset][0]
     out.parent.mkdir(parents=True, exist_ok=True)
+    copies = split.attrs["pixel_copies"]
     split.to_csv(out, index=False)
     pairs_out = out.with_name(near_duplicates.committed_pairs_path(args.dataset).name)
     pairs.to_csv(pairs_out, index=False)
     print(f"wrote {pairs_out}: {len(pairs)} near-duplicate pairs within {near_duplicates.NEAR_DUPLICATE_DISTANCE} "
           f"bits, {manifest[near_duplicates.GROUP_COLUMN].nunique()} groups")
+    copies_out = out.with_name(pixel_copies.committed_pairs_path(args.dataset).name)
+    copies.to_csv(copies_out, index=False)
+    print(f"wrote {copies_out}: {len(copies)} test faces that are pixel copies (mean absolute difference under "
+          f"{pixel_copies.PIXEL_COPY_MAD:g} of 255) of a training or validation face")
     counts = split["split"].value_counts().to_dict()
-    print(f"wrote {out}: {len(split)} files, " + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("train", "val", "test")))
+    print(f"wrote {out}: {len(split)} files, " + ", ".join(f"{k} {counts.get(k, 0)}" for k in SPLIT_VALUES))
     return EXIT_OK
 
 

@@ -1,11 +1,15 @@
-"""Hashes of image files: the content hash (byte copies) and the average hash (near-duplicates).
+"""Hashes of image files: the content hash (byte copies), the average hash and the pixel thumbnail
+(near-duplicates and pixel copies).
 
 - ``content_hash(path)``: SHA-1 of the file's bytes; equal hashes mean byte-identical copies.
 - ``average_hash(path)``: a 16x16 *average hash* (the image in grey, box-resized to 16x16 pixels,
   each bit = pixel above the mean: 256 bits); ``near_duplicates.py`` compares them.
+- ``thumbnail(path)``: the image in grey, box-resized to 32x32 pixels (1,024 uint8 values);
+  ``pixel_copies.py`` compares them by mean absolute difference.
 
-Both are memoised per file and process (``FileMemo``): the audit, the split check and the leak
-checks hash the same files, and each file is read once.
+All are memoised per file and process (``FileMemo``): the audit, the split check and the leak
+checks hash the same files, and each file is read once. The average hash and the thumbnail come
+from one decode (``image_signature``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from agegender_tf.data.images import pool_map
 from agegender_tf.data.manifest import present_mask
 
 HASH_SIZE = 16  # 16x16 = 256 bits
+THUMBNAIL_SIZE = 32  # 32x32 grey pixels
 
 
 class FileMemo:
@@ -89,26 +94,53 @@ def add_content_hashes(manifest: pd.DataFrame, workers: int | None = None) -> pd
     return manifest
 
 
+def _grey(image):
+    return image.convert("L")
+
+
 def average_hash_of(image, size: int = HASH_SIZE) -> np.ndarray:
     """The ``size`` x ``size`` average hash of a decoded PIL image, packed into ``size * size / 8`` bytes."""
     from PIL import Image
 
-    pixels = np.asarray(image.convert("L").resize((size, size), Image.Resampling.BOX), dtype=np.float32)
+    pixels = np.asarray(_grey(image).resize((size, size), Image.Resampling.BOX), dtype=np.float32)
     return np.packbits((pixels > pixels.mean()).reshape(-1))
 
 
+def thumbnail_of(image, size: int = THUMBNAIL_SIZE) -> np.ndarray:
+    """The ``size`` x ``size`` grey thumbnail of a decoded PIL image (box-resized), flat uint8."""
+    from PIL import Image
+
+    return np.asarray(_grey(image).resize((size, size), Image.Resampling.BOX), dtype=np.uint8).reshape(-1)
+
+
+def signature_of(image) -> tuple[np.ndarray, np.ndarray]:
+    """``(average_hash_of(image), thumbnail_of(image))``: what one decode of a file gives the duplicate checks."""
+    return average_hash_of(image), thumbnail_of(image)
+
+
 @FileMemo
-def average_hash(path: str | Path) -> np.ndarray:
-    """The ``HASH_SIZE`` x ``HASH_SIZE`` average hash of the image at ``path`` (once per file and process)."""
+def image_signature(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """The average hash and the thumbnail of the image at ``path``, from one decode (once per file and process)."""
     from PIL import Image
 
     with Image.open(path) as image:
-        return average_hash_of(image)
+        return signature_of(image)
+
+
+def average_hash(path: str | Path) -> np.ndarray:
+    """The ``HASH_SIZE`` x ``HASH_SIZE`` average hash of the image at ``path`` (``image_signature``)."""
+    return image_signature(path)[0]
+
+
+def thumbnail(path: str | Path) -> np.ndarray:
+    """The ``THUMBNAIL_SIZE`` x ``THUMBNAIL_SIZE`` grey thumbnail of the image at ``path`` (``image_signature``)."""
+    return image_signature(path)[1]
 
 
 def remember_average_hash(path: str | Path, image) -> None:
-    """Hash ``image``, the decoded file at ``path``, for later ``hash_images`` calls (the audit's one decode)."""
-    average_hash.put(path, average_hash_of(image))
+    """Hash ``image``, the decoded file at ``path``, for later ``hash_images`` / ``thumbnails`` calls (the
+    audit's one decode)."""
+    image_signature.put(path, signature_of(image))
 
 
 def hash_images(paths: Iterable[str | Path], workers: int | None = None) -> np.ndarray:
@@ -118,3 +150,11 @@ def hash_images(paths: Iterable[str | Path], workers: int | None = None) -> np.n
         return np.zeros((0, HASH_SIZE * HASH_SIZE // 64), dtype=np.uint64)
     packed = pool_map(average_hash, paths, workers)
     return np.frombuffer(np.stack(packed).tobytes(), dtype=np.uint64).reshape(len(paths), -1)
+
+
+def thumbnails(paths: Iterable[str | Path], workers: int | None = None) -> np.ndarray:
+    """Grey thumbnails of ``paths`` as an ``(n, THUMBNAIL_SIZE ** 2)`` uint8 array (thread pool)."""
+    paths = list(paths)
+    if not paths:
+        return np.zeros((0, THUMBNAIL_SIZE * THUMBNAIL_SIZE), dtype=np.uint8)
+    return np.stack(pool_map(thumbnail, paths, workers))

@@ -1,11 +1,13 @@
-"""Splits that keep subjects, byte copies and near-duplicate photos on one side.
+"""Splits that keep subjects, byte copies, near-duplicate photos and pixel copies on one side.
 
 - ``adience_folds``: Adience's five official subject-exclusive folds (paper 000 sec. VI, paper 002).
 - ``stratified_holdout``: a seeded stratified train/test split (paper 003's 70:30), group-aware.
 - ``leave_one_subject_out``: FG-NET's protocol (paper 004 sec. 5.1).
-- The committed UTKFace split ``data_manifests/utkface/split.csv`` (file -> train/val/test),
-  made once by ``make_utkface_split`` (``agegender data make-split utkface``) and joined by
-  ``load_committed_split`` so every user tests on the same faces.
+- The committed UTKFace split ``data_manifests/utkface/split.csv`` (file -> train/val/test/excluded,
+  and a ``reason`` for each excluded face), made once by ``make_utkface_split`` (``agegender data
+  make-split utkface``) and joined by ``load_committed_split`` so every user tests on the same faces.
+  Its version 2 keeps version 1's train and val faces and excludes the test faces that are pixel
+  copies of a training or validation face (``pixel_copies.py``): an excluded face is in no part.
 - ``split_manifest``: a preset's ``split`` setting (committed or holdout) -> train/val/test, and
   ``limit_parts`` for runs capped at ``max_train_images``.
 """
@@ -21,7 +23,8 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from agegender_tf.binning import LIFE_STAGES, AgeBinning
-from agegender_tf.data.hashing import add_content_hashes, hash_images
+from agegender_tf.data import pixel_copies
+from agegender_tf.data.hashing import add_content_hashes, hash_images, thumbnails
 from agegender_tf.data.near_duplicates import (
     GROUP_COLUMN,
     NEAR_DUPLICATE_DISTANCE,
@@ -34,6 +37,9 @@ from agegender_tf.paths import manifests_dir
 COMMITTED_SPLITS = {"utkface": ("split.csv", "file")}
 UTKFACE_FRACTIONS = {"train": 0.7, "val": 0.1, "test": 0.2}
 UTKFACE_SEED = 42
+SPLIT_NAMES = ("train", "val", "test")
+EXCLUDED = "excluded"  # a committed split's rows that are in no part (with a ``reason``)
+SPLIT_VALUES = (*SPLIT_NAMES, EXCLUDED)
 
 
 def adience_folds(manifest: pd.DataFrame) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
@@ -147,10 +153,12 @@ def committed_split_path(dataset: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def make_utkface_split(manifest: pd.DataFrame, seed: int = UTKFACE_SEED) -> pd.DataFrame:
-    """``file, split`` for UTKFace: 70/10/20 train/val/test, stratified by life stage x gender,
+def make_utkface_split(manifest: pd.DataFrame, seed: int = UTKFACE_SEED, workers: int | None = None) -> pd.DataFrame:
+    """``file, split, reason`` for UTKFace: 70/10/20 train/val/test, stratified by life stage x gender,
     byte copies (same ``content_hash``) and near-duplicates (same ``near_duplicate_group``,
-    ``data/near_duplicates.py``) kept on one side. Needs both columns."""
+    ``data/near_duplicates.py``) kept on one side (needs both columns); then each test face that is a
+    pixel copy of a training or validation face (``pixel_copies.test_copies``, from the images at
+    ``path``) is ``excluded``, its ``reason`` naming the copy. The pairs are in ``result.attrs["pixel_copies"]``."""
     missing = [c for c in ("content_hash", GROUP_COLUMN) if c not in manifest]
     if missing:
         raise ValueError(f"make_utkface_split needs the columns {missing}: hashing.add_content_hashes and "
@@ -160,17 +168,24 @@ def make_utkface_split(manifest: pd.DataFrame, seed: int = UTKFACE_SEED) -> pd.D
     rest, test = stratified_holdout(frame, UTKFACE_FRACTIONS["test"], stratify, seed, group)
     val_share = UTKFACE_FRACTIONS["val"] / (1 - UTKFACE_FRACTIONS["test"])
     train, val = stratified_holdout(rest, val_share, stratify, seed, group)
+    copies = pixel_copies.test_copies({"train": train, "val": val, "test": test}, key="file", workers=workers)
     parts = [pd.DataFrame({"file": part["file"], "split": name})
              for name, part in (("train", train), ("val", val), ("test", test))]
-    return pd.concat(parts).sort_values("file").reset_index(drop=True)
+    split = pd.concat(parts).sort_values("file").reset_index(drop=True)
+    reasons = dict(zip(copies["test_file"], copies.apply(pixel_copies.exclusion_reason, axis=1)))
+    split["reason"] = split["file"].map(reasons).fillna("")
+    split.loc[split["reason"] != "", "split"] = EXCLUDED
+    split.attrs["pixel_copies"] = copies
+    return split
 
 
 def load_committed_split(manifest: pd.DataFrame, dataset: str, path: str | Path | None = None,
                          warn: bool = True) -> pd.DataFrame:
     """A copy of ``manifest`` with the committed ``split`` column (None where a row is not listed).
 
-    Unlisted rows are counted in ``result.attrs["split_unlisted"]`` and, with ``warn``, reported
-    in a warning naming the first few.
+    The file is ``<key>,split`` (version 1) or ``<key>,split,reason`` (version 2: ``excluded`` rows, each
+    with its reason, are in no part). Unlisted rows are counted in ``result.attrs["split_unlisted"]`` and,
+    with ``warn``, reported in a warning naming the first few; excluded rows in ``attrs["split_excluded"]``.
     """
     if dataset not in COMMITTED_SPLITS:
         raise ValueError(f"no committed split for {dataset!r}; committed: {sorted(COMMITTED_SPLITS)}")
@@ -179,9 +194,10 @@ def load_committed_split(manifest: pd.DataFrame, dataset: str, path: str | Path 
         raise FileNotFoundError(f"committed split for {dataset} not found at {path or manifests_dir() / dataset}")
     key = COMMITTED_SPLITS[dataset][1]
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if list(table.columns) != [key, "split"]:
-        raise ValueError(f"{path}: expected columns [{key!r}, 'split'], found {list(table.columns)}")
-    unknown = sorted(set(table["split"]) - set(UTKFACE_FRACTIONS))
+    if list(table.columns) not in ([key, "split"], [key, "split", "reason"]):
+        raise ValueError(f"{path}: expected columns [{key!r}, 'split'] or [{key!r}, 'split', 'reason'], "
+                         f"found {list(table.columns)}")
+    unknown = sorted(set(table["split"]) - set(SPLIT_VALUES))
     if unknown:
         raise ValueError(f"{path}: unknown split names {unknown}")
     result = manifest.copy()
@@ -189,13 +205,12 @@ def load_committed_split(manifest: pd.DataFrame, dataset: str, path: str | Path 
     unlisted = result.loc[result["split"].isna(), key].tolist()
     result.loc[result["split"].isna(), "split"] = None
     result.attrs["split_unlisted"] = len(unlisted)
+    result.attrs["split_excluded"] = int((result["split"] == EXCLUDED).sum())
     if unlisted and warn:
         warnings.warn(f"{len(unlisted)} {dataset} rows are not in {path} (split None), e.g. {unlisted[:5]}",
                       stacklevel=2)
     return result
 
-
-SPLIT_NAMES = ("train", "val", "test")
 
 
 def split_manifest(manifest: pd.DataFrame, split: dict, dataset: str, binning: AgeBinning | None,
@@ -205,8 +220,10 @@ def split_manifest(manifest: pd.DataFrame, split: dict, dataset: str, binning: A
     ``{"kind": "committed"}``: the split file under ``data_manifests/<dataset>/`` (same test faces for
     every user). ``{"kind": "holdout", "test_size": 0.3, "val_size": 0.1}``: a seeded
     ``stratified_holdout`` (paper 003's 70:30) stratified by gender x ``binning`` class, duplicate
-    copies, near-duplicates and subjects kept on one side, then ``val_size`` of the training part for validation,
-    split the same way.
+    copies and near-duplicates kept on one side (and subjects, where the dataset has them), then
+    ``val_size`` of the training part for validation, split the same way; then the test faces that are
+    pixel copies of a training or validation face are dropped (``exclude_pixel_copies``), as the
+    committed split excludes them.
     """
     kind = split.get("kind", "committed")
     if kind == "committed":
@@ -221,8 +238,18 @@ def split_manifest(manifest: pd.DataFrame, split: dict, dataset: str, binning: A
         frame["stratum"] += "_" + pd.Series(classes, index=frame.index).astype(str)
     train, test = stratified_holdout(frame, test_size=float(split.get("test_size", 0.3)), stratify="stratum", seed=seed)
     train, val = stratified_holdout(train, test_size=float(split.get("val_size", 0.1)), stratify="stratum", seed=seed)
-    return {name: part.drop(columns="stratum").reset_index(drop=True)
-            for name, part in zip(SPLIT_NAMES, (train, val, test))}
+    parts = {name: part.drop(columns="stratum").reset_index(drop=True)
+             for name, part in zip(SPLIT_NAMES, (train, val, test))}
+    return exclude_pixel_copies(parts)
+
+
+def exclude_pixel_copies(parts: dict[str, pd.DataFrame], workers: int | None = None) -> dict[str, pd.DataFrame]:
+    """``parts`` without the test faces that are pixel copies of a training or validation face; the pairs
+    dropped are in ``result["test"].attrs["pixel_copies"]``."""
+    copies = pixel_copies.test_copies(parts, key="path", workers=workers)
+    test = parts["test"][~parts["test"]["path"].astype(str).isin(set(copies["test_file"]))].reset_index(drop=True)
+    test.attrs["pixel_copies"] = copies
+    return {**parts, "test": test}
 
 
 def limit_parts(parts: dict[str, pd.DataFrame], max_train: int | None, seed: int) -> dict[str, pd.DataFrame]:
@@ -235,18 +262,27 @@ def limit_parts(parts: dict[str, pd.DataFrame], max_train: int | None, seed: int
             for name, frame in parts.items()}
 
 
+# Boundaries where pixel copies are counted but do not fail the check: validation faces that copy a training
+# face make validation optimistic, not the test score, and moving them would change every trained run.
+PIXEL_COPIES_ALLOWED = ("train/val",)
+
+
 def leak_check(parts: dict[str, pd.DataFrame], workers: int | None = None) -> dict:
-    """Check that no subject, byte copy or near-duplicate photo spans two parts of a split.
+    """Check that no subject, byte copy, near-duplicate photo or pixel copy spans two parts of a split.
 
     Every pair of parts (train/val, train/test, val/test) is checked on the images themselves:
-    shared ``subject`` values, shared content hashes (SHA-1 of the file) and faces within
-    ``NEAR_DUPLICATE_DISTANCE`` bits of average hash. Returns ``{"ok", "max_distance",
-    "boundaries": {"train/test": {"subject": n, "content_hash": n, "near_duplicate": n, "examples": [...]}}}``
-    where each count is the number of faces of the second part that have a partner in the first.
+    shared ``subject`` values, shared content hashes (SHA-1 of the file), faces within
+    ``NEAR_DUPLICATE_DISTANCE`` bits of average hash and faces whose 32x32 grey thumbnails differ by
+    less than ``PIXEL_COPY_MAD`` (mean absolute difference, ``pixel_copies.py``). Returns ``{"ok",
+    "max_distance", "max_mad", "boundaries": {"train/test": {"subject": n, "content_hash": n,
+    "near_duplicate": n, "pixel_copy": n, "examples": [...], "pixel_examples": [...]}}}`` where each count
+    is the number of faces of the second part that have a partner in the first. Pixel copies across
+    ``PIXEL_COPIES_ALLOWED`` (train/val) are counted but do not make ``ok`` False.
     """
     hashed = {name: add_content_hashes(frame, workers) for name, frame in parts.items() if not frame.empty}
     names = [name for name in SPLIT_NAMES if name in hashed]
     perceptual = {name: hash_images(hashed[name]["path"], workers) for name in names}
+    thumbs = {name: thumbnails(hashed[name]["path"], workers) for name in names}
     boundaries = {}
     for i, first in enumerate(names):
         for second in names[i + 1:]:
@@ -257,6 +293,13 @@ def leak_check(parts: dict[str, pd.DataFrame], workers: int | None = None) -> di
             counts["near_duplicate"] = int(len(np.unique(near[:, 0])))
             counts["examples"] = [[Path(b["path"].iloc[j]).name, Path(a["path"].iloc[k]).name, int(d)]
                                   for j, k, d in near[:5]]
+            copies = pixel_copies.nearest(pixel_copies.cross_copies(thumbs[second], thumbs[first]))
+            counts["pixel_copy"] = int(len(copies))
+            counts["pixel_examples"] = [[Path(b["path"].iloc[j]).name, Path(a["path"].iloc[k]).name, round(float(d), 2)]
+                                        for j, k, d in zip(copies["i"][:5], copies["j"][:5], copies["mad"][:5])]
             boundaries[f"{first}/{second}"] = counts
-    ok = not any(v for counts in boundaries.values() for k, v in counts.items() if k != "examples")
-    return {"ok": ok, "max_distance": NEAR_DUPLICATE_DISTANCE, "boundaries": boundaries}
+    ok = not any(v for boundary, counts in boundaries.items() for k, v in counts.items()
+                 if k not in ("examples", "pixel_examples")
+                 and not (k == "pixel_copy" and boundary in PIXEL_COPIES_ALLOWED))
+    return {"ok": ok, "max_distance": NEAR_DUPLICATE_DISTANCE, "max_mad": pixel_copies.PIXEL_COPY_MAD,
+            "boundaries": boundaries}

@@ -88,6 +88,16 @@ def write_report(preset: Preset, out_dir, predictions: pd.DataFrame, *, counts: 
         "interpretation": [{"ambiguity": a, "choice": c} for a, c in preset.interpretation],
         "extra": extra or {},
     }
+    rundir.write_text_atomic(out_dir / "classification_report.txt", classification_texts(predictions, labels,
+                                                                                      preset.dataset))
+    if figures:
+        render_figures(out_dir, json.loads(json.dumps(result, default=str)), data_root=data_root)
+    rundir.write_json_atomic(out_dir / rundir.REPORT_FILE, result)
+    return result
+
+
+def classification_texts(predictions: pd.DataFrame, labels: dict, dataset: str) -> str:
+    """``classification_report.txt``: scikit-learn's report per model and class task of ``predictions``."""
     texts = []
     for model_name, rows in predictions.groupby("model", sort=False):
         for task, task_labels in labels.items():
@@ -96,13 +106,9 @@ def write_report(preset: Preset, out_dir, predictions: pd.DataFrame, *, counts: 
             scored = rows[[f"{task}_true", f"{task}_pred"]].dropna()
             if scored.empty:
                 continue
-            texts.append(f"== {model_name} / {task} ({len(scored)} test faces, {preset.dataset})\n"
+            texts.append(f"== {model_name} / {task} ({len(scored)} test faces, {dataset})\n"
                          + evaluate.classification_text(scored[f"{task}_true"], scored[f"{task}_pred"], task_labels))
-    rundir.write_text_atomic(out_dir / "classification_report.txt", "\n".join(texts))
-    if figures:
-        render_figures(out_dir, json.loads(json.dumps(result, default=str)), data_root=data_root)
-    rundir.write_json_atomic(out_dir / rundir.REPORT_FILE, result)
-    return result
+    return "\n".join(texts)
 
 
 # The columns of ``metrics_table``: what each model scored on each task's test faces.

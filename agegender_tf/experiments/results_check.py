@@ -2,7 +2,8 @@
 ``predictions.csv``, does each model meet the learning bar, how many epochs did each network run.
 
 Every number comes from the folder's own files: ``report.json`` (protocol, counts, run time, metrics,
-paper-vs-kit rows), ``predictions.csv`` (the majority-class and median-age baselines of the learning
+paper-vs-kit rows, and ``split_v2``: the test faces a later split excludes, left out of every score),
+``predictions.csv`` (the majority-class and median-age baselines of the learning
 bar), ``history.csv`` (epochs per network and what stopped them), ``COMMAND.txt`` and each network's fit
 time (``protocol.training_seconds``, else ``train/<network>/done.json`` where present).
 
@@ -46,6 +47,7 @@ class RunFolder:
     history: pd.DataFrame | None
     command: str | None
     network_seconds: dict
+    excluded: tuple = ()  # predicted faces a later split excludes (``report["split_v2"]``), not in ``predictions``
 
 
 def run_folders(results_dir: str | Path) -> list[Path]:
@@ -67,7 +69,10 @@ def read_run(folder: str | Path) -> RunFolder:
     seconds = dict(report.get("protocol", {}).get("training_seconds") or {})
     for done in sorted(folder.glob("train/*/done.json")):  # checkpoints folder, where it was kept
         seconds.setdefault(done.parent.name, json.loads(done.read_text()).get("seconds"))
-    return RunFolder(folder.name, folder, report, predictions, history, command, seconds)
+    excluded = tuple((report.get("split_v2") or {}).get("excluded") or ())
+    if excluded:  # re-scored on a split that excludes some of its test faces (experiments/rescore.py)
+        predictions = predictions[~predictions["path"].isin(excluded)].reset_index(drop=True)
+    return RunFolder(folder.name, folder, report, predictions, history, command, seconds, excluded)
 
 
 # ---------------------------------------------------------------------------------------- checking

@@ -101,7 +101,22 @@ def _leak_text(counts: dict) -> str:
     check = counts.get("leak_check")
     if check is None:
         return "not recorded"
-    return "ok" if check.get("ok") else f"**FAILED** ({check.get('boundaries')})"
+    if not check.get("ok"):
+        return f"**FAILED** ({check.get('boundaries')})"
+    boundaries = check.get("boundaries") or {}
+    allowed = {name: row["pixel_copy"] for name, row in boundaries.items() if row.get("pixel_copy")}
+    return "ok" + (" (pixel copies counted, not failing: " + ", ".join(f"{k} {v}" for k, v in allowed.items()) + ")"
+                   if allowed else "")
+
+
+def _excluded_text(report: dict) -> list[str]:
+    """The line saying which predicted test faces a later split excludes (``report["split_v2"]``), if any."""
+    v2 = report.get("split_v2")
+    if not v2:
+        return []
+    where = f" (listed in `{v2['pairs_file']}`)" if v2.get("pairs_file") else ""
+    return [f"- Re-scored from `predictions.csv` without {v2['excluded_test_faces']} predicted test faces"
+            f"{where}: {v2['reason']}."]
 
 
 def out_of_domain_text(report: dict) -> str:
@@ -166,6 +181,7 @@ def run_section(run: RunFolder, gaps: dict) -> list[str]:
         f"{protocol.get('epochs')} epochs, seed {protocol.get('seed')}.",
         f"- Run time: {_duration(protocol.get('seconds'))} (`protocol.seconds`).",
         f"- Out of domain (the Adience faces on disk, through the predictor's path): {out_of_domain_text(report)}.",
+        *_excluded_text(report),
     ]
     for network in epochs_run(run):
         trained = f", fit in {_duration(network['seconds'])}" if network["seconds"] is not None else ""
@@ -313,6 +329,29 @@ def add_commands(subparsers) -> None:
                                                 "run folders' reports")
     _add_readme_arguments(readme)
     readme.set_defaults(func=_readme)
+    rescore = commands.add_parser("rescore", help="re-score every run folder on the current split from its "
+                                                  "predictions.csv (drops test faces the split now excludes)")
+    rescore.add_argument("--results", default=DEFAULT_RESULTS, help="the results folder (default: ./results)")
+    rescore.add_argument("--data-root", default=None, help="folder holding the datasets (default $AGEGENDER_DATA)")
+    rescore.set_defaults(func=_rescore)
+
+
+def _rescore(args) -> int:
+    import os
+
+    from agegender_tf.errors import UsageError
+    from agegender_tf.experiments.rescore import rescore_results
+    from agegender_tf.paths import DATA_ENV
+
+    folder, data_root = Path(args.results), args.data_root or os.environ.get(DATA_ENV)
+    if not folder.is_dir():
+        raise UsageError(f"--results {folder} is not a folder")
+    if not data_root or not Path(data_root).is_dir():
+        raise UsageError(f"rescoring needs the images: set {DATA_ENV} or pass --data-root")
+    for row in rescore_results(folder, data_root):
+        print(f"{row['folder']}: {row['test']} test faces, {row['excluded']} predicted faces excluded")
+    print(f"now run: agegender results readme --results {folder}")
+    return 0
 
 
 def _readme(args) -> int:

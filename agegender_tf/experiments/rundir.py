@@ -2,7 +2,8 @@
 
 - ``fingerprint.json`` records what made the folder: the resolved preset (after ``--smoke``,
   ``--profile`` and ``--set``), the profile, seed, smoke flag, the dataset folder, the sha256 of the
-  committed split file the run used, the distribution strategy and the kit version. A rerun with the
+  committed split file's train and validation rows (what training read; the whole file's sha256 is
+  context), the distribution strategy and the kit version. A rerun with the
   same fingerprint resumes (or reuses finished networks); a different one is refused with one line
   naming what differs, unless ``overwrite`` empties the folder first.
 - ``.lock`` is held with ``fcntl.flock`` for the whole run, so a second run into the same folder
@@ -91,6 +92,36 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+# Committed split files a run folder may have recorded by their whole file's sha256 (before fingerprints
+# named the train/val rows): file -> {that sha256: the sha256 of its train/val rows}. UTKFace's version 1
+# had the train/val rows of version 2, which only excludes test faces: runs made on it resume.
+EARLIER_SPLIT_FILES = {"utkface/split.csv": {
+    "a1a90598d33d5957cfd0b283dd3f643cef81b0e673ab40a3c82b92f71f1efb27":
+        "eb510a9aabfd77d88d8007504abc1a6553a8a09b9411d12c40d0ef68a044ecee"}}
+TRAINING_PARTS = ("train", "val")
+
+
+def train_val_sha256(path: str | Path) -> str:
+    """sha256 of a split file's train and validation rows as ``key,split`` lines in file order: what a run
+    trains and selects on. Excluding test faces, or adding a ``reason`` column, leaves it unchanged."""
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    kept = table[table["split"].isin(TRAINING_PARTS)]
+    text = "".join(f"{key},{split}\n" for key, split in zip(kept.iloc[:, 0], kept["split"]))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _upgraded(identity: dict) -> dict:
+    """An identity recorded with the whole split file's sha256, named by its train/val rows instead when the
+    file is a known earlier version (``EARLIER_SPLIT_FILES``); any other identity as it is."""
+    split_file = identity.get("split_file")
+    if not isinstance(split_file, dict) or "sha256" not in split_file or "train_val_sha256" in split_file:
+        return identity
+    known = EARLIER_SPLIT_FILES.get(split_file.get("name"), {}).get(split_file["sha256"])
+    if known is None:
+        return identity
+    return {**identity, "split_file": {"name": split_file["name"], "train_val_sha256": known}}
+
+
 # Preset fields that describe the paper or other modes (its numbers, the interpretation text, the
 # profiles and smoke overrides not chosen) and do not change what a run trains: not compared on rerun.
 DESCRIPTIVE_FIELDS = ("seed_document", "title", "paper_datasets", "dataset_note", "paper_numbers", "interpretation",
@@ -103,16 +134,18 @@ def fingerprint(preset, *, seed: int, smoke: bool, data_root, profile: str | Non
 
     The data root is compared by what the run read from it, not by its absolute path (the same data
     mounted elsewhere, or in Colab, is the same run): the dataset folder name and, for a committed
-    split, the sha256 of ``data_manifests/<dataset>/<split file>``.
+    split, the sha256 of the train/val rows of ``data_manifests/<dataset>/<split file>``
+    (``train_val_sha256``; the whole file's sha256 is context: test faces do not change what trains).
     """
     from agegender_tf import __version__
     from agegender_tf.data.splits import committed_split_path
 
-    split_file = None
+    split_file, context = None, {"data_root": portable_data_root(data_root)}
     if preset.split.get("kind", "committed") == "committed":
         path = committed_split_path(preset.dataset)
         if path is not None:
-            split_file = {"name": f"{path.parent.name}/{path.name}", "sha256": file_sha256(path)}
+            split_file = {"name": f"{path.parent.name}/{path.name}", "train_val_sha256": train_val_sha256(path)}
+            context["split_file_sha256"] = file_sha256(path)
     settings = {k: v for k, v in preset.to_dict().items() if k not in DESCRIPTIVE_FIELDS}
     identity = {
         "preset": json.loads(json.dumps(settings, default=str)),
@@ -124,7 +157,7 @@ def fingerprint(preset, *, seed: int, smoke: bool, data_root, profile: str | Non
         "distribution": {k: distribution[k] for k in ("strategy", "replicas")} if distribution else None,
         "kit_version": __version__,
     }
-    return {"identity": identity, "context": {"data_root": portable_data_root(data_root)}}
+    return {"identity": identity, "context": context}
 
 
 def portable_data_root(data_root) -> str:
@@ -157,8 +190,9 @@ def _settings_only(identity: dict) -> dict:
 
 def differences(old: dict, new: dict, limit: int = 4) -> str:
     """``key: old -> new`` for each differing (dotted) key of two fingerprints' identities, '' if none
-    (descriptive preset fields are not compared)."""
-    before, after = _flatten(_settings_only(old)), _flatten(_settings_only(new))
+    (descriptive preset fields are not compared; a split file recorded as a known earlier version is
+    compared by its train/val rows, ``EARLIER_SPLIT_FILES``)."""
+    before, after = _flatten(_settings_only(_upgraded(old))), _flatten(_settings_only(_upgraded(new)))
     # A setting added to the kit after a run was made is absent from its fingerprint: absent = None (off).
     keys = [k for k in dict.fromkeys([*before, *after]) if before.get(k) != after.get(k)]
     shown = [f"{k}: {json.dumps(before.get(k, '<absent>'), default=str)} -> "

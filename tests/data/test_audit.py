@@ -93,6 +93,12 @@ def test_real_utkface_audit_passes_and_its_duplicates_match_an_independent_count
     conflicting = [g for g in groups if len({tuple(n.split("_")[:2]) for n in g}) > 1]
     assert report.duplicates["conflicting_groups"] == len(conflicting)
     assert report.leaks == {}  # the committed split keeps duplicate copies on one side
+    # Pixel copies: the committed split (version 2) excludes the test faces that copy a training or validation
+    # face; the validation faces that copy a training face are warnings (moving them would change training).
+    copies = report.duplicates["pixel_copies"]
+    assert copies["pairs"] > 0 and copies["max_mad"] == 10.0
+    # 6 pairs: 5 validation faces, one of them with two training partners (the leak check counts 5 faces)
+    assert sum("pixel copy of" in problem and "train / val" in problem for _, problem in report.warnings) == 6
 
 
 def test_real_adience_audit_passes_and_counts_missing_images(adience_root):

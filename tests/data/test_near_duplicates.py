@@ -135,3 +135,53 @@ def test_file_memo_computes_each_version_of_a_file_once(tmp_path):
 def test_pool_map_keeps_the_order_of_its_items():
     assert pool_map(str, range(1000), workers=2) == [str(i) for i in range(1000)]
     assert pool_map(str, [], workers=2) == []
+
+
+# ------------------------------------------------------------------------------------------ pixel copies
+def test_pixel_copy_search_is_exact_against_brute_force():
+    from agegender_tf.data import pixel_copies
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, size=(40, 1024)).astype(np.int16)
+    # near copies at several distances from face 0..9, some just under and some just over the threshold
+    noisy = np.clip(base[:10] + rng.integers(-22, 23, size=(10, 1024)) * rng.uniform(0.2, 1.0, (10, 1)), 0, 255)
+    first = np.concatenate([noisy, rng.integers(0, 256, size=(5, 1024))]).astype(np.uint8)
+    second = base.astype(np.uint8)
+    brute = np.abs(first[:, None, :].astype(np.int32) - second[None, :, :]).sum(axis=2) / 1024
+    want = {(int(i), int(j)) for i, j in zip(*np.nonzero(brute < pixel_copies.PIXEL_COPY_MAD))}
+    found = pixel_copies.cross_copies(first, second, chunk=4)
+    assert {(int(i), int(j)) for i, j in zip(found["i"], found["j"])} == want and want
+    assert np.allclose(found["mad"], brute[found["i"], found["j"]])
+    assert 0 < len(want) < 10  # some of the planted copies are over the threshold
+    both = np.concatenate([first, second])
+    within = pixel_copies.close_copies(both, chunk=7)
+    square = np.abs(both[:, None, :].astype(np.int32) - both[None, :, :]).sum(axis=2) / 1024
+    rows, cols = np.nonzero(np.triu(square < pixel_copies.PIXEL_COPY_MAD, k=1))
+    assert {(int(i), int(j)) for i, j in zip(within["i"], within["j"])} == set(zip(rows.tolist(), cols.tolist()))
+
+
+def test_a_recoloured_copy_is_a_pixel_copy_in_the_leak_check_and_excluded_from_test(tmp_path, monkeypatch):
+    from agegender_tf.data import pixel_copies, splits
+    from agegender_tf.data.splits import exclude_pixel_copies, leak_check
+
+    faces = [write_jpeg(tmp_path / f"f{i}.jpg", size=120, seed=60 + i) for i in range(4)]
+    copy = _recode(faces[0], tmp_path / "f0_again.jpg", quality=60, brightness=1.04)  # re-encoded and recoloured
+    thumbs = pixel_copies.thumbnails([copy, faces[0]])
+    assert np.abs(thumbs[0].astype(int) - thumbs[1]).mean() < pixel_copies.PIXEL_COPY_MAD
+
+    def part(paths):
+        return pd.DataFrame({"path": [str(p) for p in paths], "age": 30, "gender": "male"})
+
+    parts = {"train": part(faces[:2]), "val": part(faces[2:3]), "test": part([copy, faces[3]])}
+    check = leak_check(parts)
+    assert not check["ok"] and check["boundaries"]["train/test"]["pixel_copy"] == 1
+    assert check["boundaries"]["train/test"]["pixel_examples"][0][:2] == ["f0_again.jpg", "f0.jpg"]
+    cleaned = exclude_pixel_copies(parts)
+    assert cleaned["test"]["path"].tolist() == [str(faces[3])]
+    assert cleaned["test"].attrs["pixel_copies"]["train_file"].tolist() == [str(faces[0])]
+    assert leak_check(cleaned)["ok"]
+    # A validation face that copies a training face is counted, not failed (moving it would change training);
+    # the hash is made blind here, as it is to UTKFace's recoloured and re-cropped copies.
+    monkeypatch.setattr(splits, "cross_pairs", lambda first, second: np.zeros((0, 3), dtype=np.int64))
+    allowed = leak_check({"train": part(faces[:2]), "val": part([copy]), "test": part(faces[3:])})
+    assert allowed["ok"] and allowed["boundaries"]["train/val"]["pixel_copy"] == 1

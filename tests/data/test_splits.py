@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from agegender_tf.binning import LIFE_STAGES
-from agegender_tf.data import near_duplicates
+from agegender_tf.data import near_duplicates, pixel_copies
 from agegender_tf.data.adience import read as read_adience
 from agegender_tf.data.hashing import add_content_hashes
 from agegender_tf.data.splits import (
@@ -113,14 +113,35 @@ def test_load_committed_split_reports_unlisted_rows_and_bad_files(tmp_path):
         load_committed_split(manifest, "celeba")
 
 
+def test_a_version_2_split_file_excludes_rows_from_every_part(tmp_path):
+    manifest = pd.DataFrame({"file": ["a.jpg", "b.jpg", "c.jpg"], "path": ["a.jpg", "b.jpg", "c.jpg"]})
+    split_file = tmp_path / "split.csv"
+    split_file.write_text("file,split,reason\na.jpg,train,\nb.jpg,excluded,pixel copy of train face a.jpg (mad 2.0)\n"
+                          "c.jpg,test,\n")
+    joined = load_committed_split(manifest, "utkface", path=split_file)
+    assert joined["split"].tolist() == ["train", "excluded", "test"] and joined.attrs["split_excluded"] == 1
+    assert joined.attrs["split_unlisted"] == 0
+    split_file.write_text("file,split,note\na.jpg,train,\n")
+    with pytest.raises(ValueError, match="expected columns"):
+        load_committed_split(manifest, "utkface", path=split_file)
+
+
 def test_committed_utkface_split_file_is_well_formed():
     path = committed_split_path("utkface")
     assert path is not None and path.name == "split.csv"
-    table = pd.read_csv(path, dtype=str)
-    assert list(table.columns) == ["file", "split"] and table["file"].is_unique
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert list(table.columns) == ["file", "split", "reason"] and table["file"].is_unique
     shares = table["split"].value_counts(normalize=True)
     for name, fraction in UTKFACE_FRACTIONS.items():
         assert abs(shares[name] - fraction) < 0.01
+    excluded = table[table["split"] == "excluded"]
+    assert (excluded["reason"].str.startswith("pixel copy of ")).all() and (table.loc[table["split"] != "excluded",
+                                                                                    "reason"] == "").all()
+    copies = pixel_copies.read_pairs(pixel_copies.committed_pairs_path("utkface"))
+    assert sorted(copies["test_file"]) == sorted(excluded["file"])
+    assert (copies["mad"] < pixel_copies.PIXEL_COPY_MAD).all() and set(copies["train_split"]) <= {"train", "val"}
+    by_file = table.set_index("file")["split"]
+    assert (by_file[copies["train_file"]].to_numpy() == copies["train_split"].to_numpy()).all()
 
 
 def test_committed_utkface_split_is_reproduced_and_covers_the_real_set(utkface_root):
@@ -132,8 +153,10 @@ def test_committed_utkface_split_is_reproduced_and_covers_the_real_set(utkface_r
     joined = load_committed_split(manifest, "utkface")
     assert joined.attrs["split_unlisted"] == 0
     remade = make_utkface_split(manifest)
-    committed = pd.read_csv(committed_split_path("utkface"), dtype=str)
+    committed = pd.read_csv(committed_split_path("utkface"), dtype=str, keep_default_na=False)
     pd.testing.assert_frame_equal(remade.reset_index(drop=True), committed, check_dtype=False)
+    copies = pixel_copies.read_pairs(pixel_copies.committed_pairs_path("utkface"))
+    pd.testing.assert_frame_equal(remade.attrs["pixel_copies"], copies, check_dtype=False)
     parts = {name: joined[joined["split"] == name] for name in UTKFACE_FRACTIONS}
     group = near_duplicates.GROUP_COLUMN
     for first, second in (("train", "val"), ("train", "test"), ("val", "test")):

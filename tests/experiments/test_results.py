@@ -89,6 +89,8 @@ def test_report_records_a_leak_check_that_passed(committed_run):
     check = committed_run.report["protocol"]["counts"].get("leak_check")
     assert check is not None, f"results/{committed_run.name}: no protocol.counts.leak_check (made before runs checked)"
     assert check["ok"] is True, check["boundaries"]
+    for boundary in ("train/test", "val/test"):  # pixel copies counted (agegender results rescore adds them)
+        assert check["boundaries"][boundary]["pixel_copy"] == 0, boundary
 
 
 def test_prediction_paths_are_relative_to_the_data_root(committed_run):
@@ -111,6 +113,8 @@ def test_split_counts_are_what_the_current_split_code_gives(committed_run, split
 
 
 def test_predictions_are_the_split_test_faces(committed_run, split_parts):
+    """Scored faces are test faces of the current split; the faces a run predicted that the split now excludes
+    are exactly its report's ``split_v2.excluded`` (``agegender results rescore``)."""
     from agegender_tf.experiments.predictions import relative_paths
 
     _, _, _, after = split_parts(committed_run.report)
@@ -119,6 +123,31 @@ def test_predictions_are_the_split_test_faces(committed_run, split_parts):
         assert rows["path"].is_unique, f"{model}: a face scored twice"
         outside = set(rows["path"]) - test_faces
         assert not outside, f"{model}: {len(outside)} predicted faces are not test faces, e.g. {sorted(outside)[:3]}"
+    predicted = set(pd.read_csv(committed_run.path / "predictions.csv")["path"])
+    assert set(committed_run.excluded) == predicted - test_faces, "run: agegender results rescore --results results"
+
+
+def test_reports_of_the_committed_split_exclude_its_excluded_test_faces(committed_run):
+    """Without the images: a run on the committed split scores none of the faces split.csv (version 2) excludes,
+    and its report says which and why."""
+    from agegender_tf.data import splits
+
+    protocol = committed_run.report["protocol"]
+    if protocol["split"].get("kind", "committed") != "committed":
+        pytest.skip("a holdout split: its exclusions are checked with the images")
+    table = pd.read_csv(splits.committed_split_path(committed_run.report["dataset_used"]), dtype=str,
+                        keep_default_na=False)
+    excluded = set(table.loc[table["split"] == splits.EXCLUDED, "file"])
+    predicted = pd.read_csv(committed_run.path / "predictions.csv")["path"]
+    want = sorted(path for path in predicted.unique() if PurePosixPath(path).name in excluded)
+    assert sorted(committed_run.excluded) == want, "run: agegender results rescore --results results"
+    scored = {PurePosixPath(path).name for path in committed_run.predictions["path"]}
+    assert not scored & excluded
+    v2 = committed_run.report.get("split_v2")
+    if want:
+        assert v2["excluded_test_faces"] == len(want) and v2["pairs_file"] == "data_manifests/utkface/pixel_copies.csv"
+        assert "pixel" in v2["reason"]
+    assert committed_run.report["protocol"]["counts"]["test"] == committed_run.predictions.groupby("model").size().max()
 
 
 # ----------------------------------------------------------------------- the generated README and run_all.sh

@@ -25,11 +25,38 @@ def record(seed=7, **changes):
 def test_fingerprint_names_the_committed_split_file_and_its_hash():
     identity = record()["identity"]
     assert identity["split_file"]["name"] == "utkface/split.csv"
-    assert len(identity["split_file"]["sha256"]) == 64
+    assert len(identity["split_file"]["train_val_sha256"]) == 64
+    assert len(record()["context"]["split_file_sha256"]) == 64
     assert identity["dataset_folder"] == "utkface" and identity["seed"] == 7 and identity["smoke"] is True
     assert identity["preset"]["epochs"] == smoke_version(get_preset("gra_net")).epochs
     holdout = record(split={"kind": "holdout"})["identity"]
     assert holdout["split_file"] is None
+
+
+def test_a_run_made_on_an_earlier_split_file_with_the_same_train_and_val_faces_resumes(tmp_path):
+    """Committed run folders recorded UTKFace's version-1 split.csv by its whole sha256; version 2 only
+    excludes test faces, so they resume. A split file of unknown sha256 is refused."""
+    new = record()
+    old = json.loads(json.dumps(new))
+    [(v1_sha, train_val)] = rundir.EARLIER_SPLIT_FILES["utkface/split.csv"].items()
+    assert new["identity"]["split_file"]["train_val_sha256"] == train_val  # the committed v2 file's train/val rows
+    old["identity"]["split_file"] = {"name": "utkface/split.csv", "sha256": v1_sha}
+    rundir.write_json_atomic(tmp_path / rundir.FINGERPRINT_FILE, old)
+    assert rundir.prepare(tmp_path, new) == "resume"
+    old["identity"]["split_file"]["sha256"] = "0" * 64
+    rundir.write_json_atomic(tmp_path / rundir.FINGERPRINT_FILE, old)
+    with pytest.raises(UsageError, match="split_file.sha256"):
+        rundir.prepare(tmp_path, new)
+
+
+def test_train_val_sha256_ignores_test_rows_and_the_reason_column(tmp_path):
+    v1, v2 = tmp_path / "v1.csv", tmp_path / "v2.csv"
+    v1.write_text("file,split\na.jpg,train\nb.jpg,test\nc.jpg,val\nd.jpg,test\n")
+    v2.write_text("file,split,reason\na.jpg,train,\nb.jpg,excluded,pixel copy of train face a.jpg (mad 3.0)\n"
+                  "c.jpg,val,\nd.jpg,test,\n")
+    assert rundir.train_val_sha256(v1) == rundir.train_val_sha256(v2)
+    v2.write_text("file,split,reason\na.jpg,val,\nc.jpg,val,\n")
+    assert rundir.train_val_sha256(v1) != rundir.train_val_sha256(v2)
 
 
 def test_the_data_root_path_is_context_not_identity(tmp_path):

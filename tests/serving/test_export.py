@@ -278,3 +278,16 @@ def test_a_full_disk_leaves_nothing_under_the_final_name(predictor, tmp_path, mo
     assert cli.main(["export", "--model", model_dir, "--format", "savedmodel", "--out", str(tmp_path / "s")]) == 2
     assert f"no space left on the disk holding {tmp_path} (" in _one_error_line(capsys)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_labelled_faces_leave_out_the_faces_a_version_2_split_excludes(tmp_path):
+    from tests.fixtures import write_utkface_layout
+
+    written = write_utkface_layout(tmp_path / "utkface" / "UTKFace", per_group=1, size=24)
+    split_file = tmp_path / "split.csv"
+    rows = [(p.name, "excluded" if i == 1 else "test" if i % 2 else "train") for i, p in enumerate(written)]
+    split_file.write_text("file,split,reason\n" + "".join(
+        f"{name},{split},{'pixel copy of train face x.jpg (mad 3.0)' if split == 'excluded' else ''}\n"
+        for name, split in rows))
+    faces = export_accuracy.labelled_faces(tmp_path / "utkface", split_file=split_file)
+    assert sorted(faces["file"]) == sorted(name for name, split in rows if split == "test")
