@@ -135,8 +135,8 @@ def notebook(preset: Preset):
             "print(binning.description)\n"
             "pd.Series(binning.to_label(data.manifest[\"age\"].dropna().to_numpy())).value_counts().reindex(binning.labels)"),
         new_markdown_cell("## Augmentation examples\nEight training faces, each titled by its gender and age, as read "
-                          "(top) and as the model sees them after this paper's augmentation (bottom; shown before "
-                          "the value mapping)."),
+                          "and as the model sees them after this paper's augmentation (named in the title; shown "
+                          "before the value mapping)."),
         new_code_cell(
             "import matplotlib.pyplot as plt\n"
             "from agegender_tf.experiments import plots\n"

@@ -283,3 +283,6 @@ def test_augmentation_strip_says_what_each_face_is_and_how_it_was_augmented():
     assert [ax.get_title() for ax in axes[0]] == captions
     assert [ax.get_ylabel() for ax in axes[:, 0]] == ["as read", "augmented"]
     assert figure._suptitle.get_text() == f"UTKFace\naugmentation: {summary}"
+    plain = plots.augmentation_strip(images, captions, originals=images, augmentation=plots.NO_AUGMENTATION)
+    assert [ax.get_ylabel() for ax in plain.axes] == ["as trained", "", ""]  # no second, identical row
+    assert plain._suptitle.get_text().endswith("\naugmentation: no augmentation")

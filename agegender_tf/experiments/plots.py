@@ -25,6 +25,7 @@ CAPTION_COLOURS = {CORRECT: "green", WRONG: "red", NEUTRAL: "black"}
 TASK_NAMES = {"gender": "gender", "age_group": "age group", "age": "age"}
 NO_FACES = "no faces"
 KEPT_LABEL = "kept (lowest val_loss)"
+NO_AUGMENTATION = "no augmentation"
 COMPARISON_NAMES = {"precision": "macro precision", "recall": "macro recall", "f1": "macro F1", "mae": "MAE",
                     "rmse": "RMSE"}
 
@@ -303,16 +304,19 @@ def augmentation_summary(spec: dict) -> str:
             parts.append(f"{name} p={spec[key]:g}")
     if spec.get("color_jitter"):
         parts.append(f"colour jitter ±{spec['color_jitter']:g}")
-    return ", ".join(parts) or "no augmentation"
+    return ", ".join(parts) or NO_AUGMENTATION
 
 
 def augmentation_strip(augmented, captions, originals=None, augmentation: str = "",
                        title: str = "Training faces as the model sees them"):
     """A strip of training faces (float images in 0..1), each titled by what it is (``captions[i]``, e.g. its
     gender and age); with ``originals`` a first row shows the same faces without augmentation. The figure's
-    title says which augmentation (``augmentation_summary``) drew the augmented row."""
-    rows = [("as read", originals)] if originals is not None else []
-    rows.append(("augmented", augmented))
+    title says which augmentation (``augmentation_summary``) drew the augmented row; a paper that augments
+    nothing gets one row, "as trained"."""
+    if augmentation == NO_AUGMENTATION:
+        rows = [("as trained", augmented)]
+    else:
+        rows = ([("as read", originals)] if originals is not None else []) + [("augmented", augmented)]
     count = len(augmented)
     fig, axes = plt.subplots(len(rows), count, figsize=(2 * count, 2.2 * len(rows) + 0.6), squeeze=False)
     for row, (name, images) in enumerate(rows):
