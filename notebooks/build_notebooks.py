@@ -89,9 +89,10 @@ def notebook(preset: Preset):
             "    sys.path.insert(0, \"/content/agegender-tf\")"),
         new_code_cell(
             "import os\n"
+            "import agegender_tf\n"
+            "agegender_tf.import_tensorflow_quietly()  # TensorFlow without its start-up lines (oneDNN, cuInit)\n"
             "import keras\n"
             "import tensorflow as tf\n"
-            "import agegender_tf\n"
             "print(\"agegender_tf\", agegender_tf.__version__, \"| TensorFlow\", tf.__version__, "
             "\"| Keras\", keras.__version__)\n"
             "gpus = tf.config.list_physical_devices(\"GPU\")\n"
@@ -133,22 +134,29 @@ def notebook(preset: Preset):
             "binning = get_binning(preset.binning)\n"
             "print(binning.description)\n"
             "pd.Series(binning.to_label(data.manifest[\"age\"].dropna().to_numpy())).value_counts().reindex(binning.labels)"),
-        new_markdown_cell("## Augmentation examples\nEight training faces as the model sees them after this paper's "
-                          "augmentation (shown before the value mapping)."),
+        new_markdown_cell("## Augmentation examples\nEight training faces, each titled by its gender and age, as read "
+                          "and as the model sees them after this paper's augmentation (named in the title; shown "
+                          "before the value mapping)."),
         new_code_cell(
             "import matplotlib.pyplot as plt\n"
+            "from agegender_tf.experiments import plots\n"
             "from agegender_tf.pipelines.tfdata import make_dataset\n"
             "# the main network as the run trains it: builder, arguments, augmentation (with the model's size and\n"
             "# crop, its preprocessing facts), losses; the augmentation is shown as x/255\n"
             "plan = runner.network_plan(preset, preset.task_groups[0])\n"
             "spec = plan.augment.replace(preprocess=\"rescale\")\n"
-            "print(spec)\n"
             "sample = data.manifest.sample(8, random_state=SEED)\n"
-            "images, _ = next(iter(make_dataset(sample, spec, image_size=preset.image_size, batch_size=8,\n"
-            "                                   outputs=(\"gender\",), training=True, seed=SEED)))\n"
-            "fig, axes = plt.subplots(1, 8, figsize=(16, 2.4))\n"
-            "for ax, image in zip(axes, images.numpy()):\n"
-            "    ax.imshow(image.clip(0, 1)); ax.axis(\"off\")\n"
+            "# shuffle_buffer=1 keeps the sample's order, so each face keeps its caption\n"
+            "loader = dict(image_size=preset.image_size, batch_size=8, outputs=(\"gender\",), seed=SEED,\n"
+            "              shuffle_buffer=1)\n"
+            "as_read, augmented = (next(iter(make_dataset(sample, spec, training=training, **loader)))[0].numpy()\n"
+            "                      for training in (False, True))\n"
+            "captions = [f\"{row.gender or 'gender ?'}, \"\n"
+            "            + (f\"{row.age:.0f} y\" if pd.notna(row.age) else f\"age {row.age_group}\")\n"
+            "            for row in sample.itertuples()]\n"
+            "fig = plots.augmentation_strip(augmented, captions, originals=as_read,\n"
+            "                               augmentation=plots.augmentation_summary(spec.to_dict()),\n"
+            "                               title=f\"Eight {preset.dataset} training faces\")\n"
             "plt.show()",
             metadata={"tags": [FIGURE_TAG]}),
         new_markdown_cell("## Model\nThe network of the paper, built by the model registry with the preset's "

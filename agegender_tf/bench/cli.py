@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from agegender_tf import import_tensorflow_quietly
 from agegender_tf.bench import detectors, hostile, print_report, release_models
 from agegender_tf.bench.pipeline import bench_pipeline
 from agegender_tf.bench.predict import add_benchmarks
@@ -50,6 +51,7 @@ def main(argv=None) -> int:
     hostile.add_benchmark(sub)
     detectors.add_benchmark(sub)
     args = parser.parse_args(argv)
+    import_tensorflow_quietly()  # every verb times or describes TensorFlow: start it without its start-up lines
     if getattr(args, "run_benchmark", None):  # predict, faces-memory, framing, hostile-memory, detectors
         report, summary = args.run_benchmark(args)
         print_report(report, summary, args.json)

@@ -61,13 +61,35 @@ def _papers(args) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     for row in rows:
-        profiles = "; ".join(f"{name} ({', '.join(f'{k}={v}' for k, v in values.items())})"
-                             for name, values in row["profiles"].items()) or "none"
+        profiles = "".join(f"\n      {name}: " + "; ".join(f"{key} {value}" for key, value in _flat(values))
+                           for name, values in row["profiles"].items()) or " none"
         print(f"{row['name']}  [{row['paper']}]  {row['title']}\n"
               f"    dataset used: {row['dataset_used']} (paper: {', '.join(row['paper_datasets'])}); "
               f"model: {row['model']}; tasks: {', '.join(row['tasks'])}\n"
-              f"    profiles: {profiles}")
+              f"    profiles:{profiles}")
     return 0
+
+
+def _flat(values: dict, prefix: str = ""):
+    """(dotted key, value in words) pairs of a profile: ``callbacks.early_stopping.patience``, ``4``."""
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            yield from _flat(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", _words(value)
+
+
+def _words(value) -> str:
+    """A profile value as a reader writes it: ``none``, ``true``, ``32, 64, 128``, ``0.001``."""
+    if value is None or (isinstance(value, (list, tuple, dict)) and not value):
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_words(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 # ------------------------------------------------------------------------------------------------ run

@@ -178,7 +178,8 @@ def render_figures(out_dir, result: dict | None = None, data_root=None) -> list[
                 metrics = ("mae", "rmse") if regression else ("accuracy", "precision", "recall", "f1")
                 save(plots.comparison_bars(scored, metrics=metrics,
                                            title=f"{plots.TASK_NAMES.get(task, task)}: models compared",
-                                           ylabel="error in years" if regression else "score on the test faces"),
+                                           value_label="error in years" if regression
+                                           else "score on the test faces"),
                      f"comparison_{task}")
     return paths
 

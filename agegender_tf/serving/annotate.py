@@ -46,7 +46,7 @@ def draw_faces(image: np.ndarray, found: list[dict], scale: float = 1.0, max_wid
         tag_w, tag_h = right - left + 2 * line, bottom - top + 2 * line
         tag_x = min(max(0.0, x), max(0.0, photo.width - tag_w))
         tag_y = y - tag_h if y >= tag_h else min(max(0.0, y), max(0.0, photo.height - tag_h))
-        draw.rectangle((tag_x, tag_y, tag_x + tag_w, tag_y + tag_h), fill=BOX_COLOUR)
+        draw.rectangle((tag_x, tag_y, tag_x + tag_w - 1, tag_y + tag_h - 1), fill=BOX_COLOUR)  # ends included
         draw.text((tag_x + line - left, tag_y + line - top), text, fill=(255, 255, 255), font=font)
     return photo
 

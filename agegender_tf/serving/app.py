@@ -184,6 +184,9 @@ def show_result(st, result: PhotoResult) -> None:
 
 
 def main(argv: list[str]) -> None:
+    from agegender_tf import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # before the predictor: no oneDNN, cuInit or cpu_feature_guard lines in the log
     import streamlit as st
 
     from agegender_tf.serving import predictor as predict

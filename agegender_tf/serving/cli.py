@@ -14,6 +14,7 @@ import stat
 import sys
 from pathlib import Path
 
+from agegender_tf import import_tensorflow_quietly
 from agegender_tf.errors import UsageError
 from agegender_tf.imaging import IMAGE_SUFFIXES, special_kind
 from agegender_tf.serving import DETECTORS, app_server
@@ -31,13 +32,15 @@ def add_commands(subparsers) -> None:
     predict.add_argument("--model", default=None, help="run folder, network folder or .keras file with its "
                                                        "model_card.json beside it (default: the bundled model)")
     predict.add_argument("--json", action="store_true", help="print one JSON object per image (JSON lines)")
-    predict.add_argument("--annotate", metavar="OUT_DIR", help="write each photo with boxes and labels drawn")
+    predict.add_argument("--annotate", metavar="OUT_DIR",
+                         help="write each photo with boxes and labels drawn into OUT_DIR (each file's path is "
+                              "printed on stderr and, with --json, as \"annotated\")")
     predict.add_argument("--aligned", action="store_true", help="each image is one already-cropped face")
     predict.add_argument("--batch-size", type=int, default=64, help="faces per network call (default 64)")
     predict.add_argument("--detector", default=DETECTORS[0], choices=DETECTORS,
                          help="face detector for photos (default blazeface, the fastest; mtcnn; haar is paper 003's)")
     add_mirror_option(predict)
-    predict.set_defaults(func=_predict, uses_tensorflow=True)
+    predict.set_defaults(func=_predict)  # starts TensorFlow itself, once the paths are checked
 
     export = subparsers.add_parser("export", help="export a trained model as SavedModel, TFLite or ONNX")
     export.add_argument("--model", default=None, help="as for predict (default: the bundled model)")
@@ -216,23 +219,30 @@ def annotate(path, result: dict, out_dir, used: set) -> Path:
 
 
 def _predict(args) -> int:
+    """Check what was typed (batch size, model, paths) before TensorFlow starts: a mistake costs no model load."""
+    from agegender_tf.model_card import read_model_card
     from agegender_tf.serving import predictor as predict
 
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
-    predictor = predict.load(args.model, batch_size=args.batch_size, mirror=args.mirror)
-    if not args.aligned and args.detector != "haar":
+    read_model_card(predict.locate_model(args.model)[1])
+    files, problems = expand_paths(args.paths)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr, flush=True)
+    if not files:  # nothing to predict: the one-line problems are the whole answer
+        return 1
+    if not getattr(args, "debug", False):
+        import_tensorflow_quietly()
+    if args.detector != "haar":  # the learned detectors load their networks (and say what to install)
         from agegender_tf.serving import faces
 
         try:
             faces.require_detector(args.detector)
         except ImportError as exc:
             raise UsageError(str(exc)) from None
-    files, problems = expand_paths(args.paths)
-    for problem in problems:
-        print(f"error: {problem}", file=sys.stderr, flush=True)
+    predictor = predict.load(args.model, batch_size=args.batch_size, mirror=args.mirror)
     failed = bool(problems)
-    if not args.json and files:
+    if not args.json:
         _print_table_header(predictor.tasks)
     used: set = set()
     for path, result, error in predictor.predict_files(files, aligned=args.aligned, detector=args.detector):
@@ -241,12 +251,14 @@ def _predict(args) -> int:
             print(f"error: {error}", file=sys.stderr, flush=True)
             continue
         shown = rounded(result)
+        if args.annotate:
+            target = annotate(path, result, args.annotate, used)
+            print(f"annotated {path} -> {target}", file=sys.stderr, flush=True)
+            shown["annotated"] = str(target)
         if args.json:
             print(json.dumps(shown), flush=True)
         else:
             _print_table_rows(shown, predictor.tasks)
-        if args.annotate:
-            annotate(path, result, args.annotate, used)
     return 1 if failed else 0
 
 

@@ -57,6 +57,19 @@ def test_every_notebook_in_the_folder_is_committed_without_outputs():
         assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{path.name} holds outputs"
 
 
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_the_preamble_starts_tensorflow_quietly_before_anything_imports_it(name):
+    """No "failed call to cuInit", oneDNN or cpu_feature_guard lines in a notebook's outputs: the first cell
+    that imports anything of the kit or of Keras calls ``import_tensorflow_quietly()`` first."""
+    code = [c.source for c in read_notebook(NOTEBOOKS / f"{name}.ipynb").cells if c.cell_type == "code"]
+    lines = [line.strip() for cell in code for line in cell.splitlines()]
+    quiet = lines.index("agegender_tf.import_tensorflow_quietly()  # TensorFlow without its start-up lines "
+                        "(oneDNN, cuInit)")
+    loads_tensorflow = [i for i, line in enumerate(lines) if line.startswith(("import keras", "import tensorflow",
+                                                                              "from agegender_tf."))]
+    assert loads_tensorflow and quiet < min(loads_tensorflow)
+
+
 def _notebook_module(name):
     """Import ``notebooks/<name>.py`` (build_notebooks, execute) without installing the folder."""
     import importlib.util

@@ -56,6 +56,7 @@ def test_every_figure_saves_a_png_and_closes_it(tmp_path):
         "ages": lambda: plots.age_histogram(np.array([1, 5, 30, 30, np.nan, 80]), edges=(0, 10, 20, 60)),
         "faces": lambda: plots.face_grid(faces, captions, columns=3),
         "comparison": lambda: plots.comparison_bars({"x": {"accuracy": 0.9, "f1": 0.8}, "y": {"accuracy": 0.7}}),
+        "augmentation": lambda: plots.augmentation_strip(np.zeros((2, 8, 8, 3)), ["female, 30 y", "male, 4 y"]),
     }
     for name, draw in drawn.items():
         figure = draw()
@@ -113,8 +114,10 @@ def test_per_class_bars_label_the_score_and_mark_empty_classes():
     ax = figure.axes[0]
     assert ax.get_ylabel() == "score on the test faces" and ax.get_xlabel() == "class"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["precision", "recall", "F1"]
-    assert [t.get_text() for t in ax.texts] == [plots.NO_FACES]
-    assert ax.texts[0].get_position()[0] == 1  # over class "b"
+    marks = [t for t in ax.texts if t.get_text() == plots.NO_FACES]
+    assert len(marks) == 1 and marks[0].get_position()[0] == 1  # over class "b"
+    assert sorted(t.get_text() for t in ax.texts if t.get_text() not in ("", plots.NO_FACES)) == ["0.50", "0.67",
+                                                                                                "1.00"]
     assert [p.get_height() for p in ax.patches] == [0.5, 0, 1.0, 0, 0.67, 0]  # "b" gets no bars
 
 
@@ -202,3 +205,84 @@ def test_render_figures_marks_a_smoke_run_and_titles_curves_by_model_and_tasks(t
     drawn.clear()
     report.render_figures(_run_folder(tmp_path, smoke=False))
     assert not any("smoke run" in text for _, texts in drawn for text in texts)
+
+
+def _bar_labels(ax):
+    return [t.get_text() for t in ax.texts if t.get_text()]
+
+
+def _right_of_axes(figure, legend):
+    figure.canvas.draw()
+    return legend.get_window_extent().x0 >= figure.axes[0].get_window_extent().x1
+
+
+def test_comparison_bars_zoom_in_on_close_scores_and_print_them():
+    figure = plots.comparison_bars({"ensemble": {"accuracy": 0.924, "f1": 0.923},
+                                    "member0": {"accuracy": 0.917, "f1": 0.916}}, metrics=("accuracy", "f1"),
+                                   title="gender: models compared")
+    ax = figure.axes[0]
+    start, end = ax.get_xlim()
+    assert 0.85 < start < 0.916 and end > 0.924  # not 0-1: 0.917 and 0.924 differ visibly
+    assert ax.get_xlabel() == f"score on the test faces (axis starts at {start:g}, not 0)"
+    assert sorted(_bar_labels(ax)) == ["0.916", "0.917", "0.923", "0.924"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["macro F1", "accuracy"]  # horizontal: no overlap
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["ensemble", "member0"]
+    assert _right_of_axes(figure, legend)  # beside the bars, covering none
+    assert ax.get_title() == "gender: models compared"
+
+
+def test_comparison_bars_start_at_zero_for_scores_far_apart():
+    figure = plots.comparison_bars({"x": {"accuracy": 0.9}, "y": {"accuracy": 0.3}}, metrics=("accuracy",),
+                                   value_label="error in years")
+    ax = figure.axes[0]
+    assert ax.get_xlim()[0] == 0 and ax.get_xlabel() == "error in years"
+    assert sorted(_bar_labels(ax)) == ["0.300", "0.900"]
+
+
+def test_value_axis_starts_at_a_round_number_under_close_values():
+    assert plots.value_axis([7.1, 7.4, 7.3]) == pytest.approx((6.9, 7.4 + 0.25 * 0.5, True))
+    assert plots.value_axis([0.5, 0.9])[:1] == (0.0,) and not plots.value_axis([0.5, 0.9])[2]
+    assert plots.value_axis([np.nan, None]) == (0.0, 1.0, False)
+
+
+def test_per_class_bars_show_a_zero_score_as_a_labelled_zero_bar():
+    figure = plots.per_class_bars({"female": {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 5},
+                                   "male": {"precision": 0.6, "recall": 1.0, "f1": 0.75, "support": 5}})
+    ax = figure.axes[0]
+    zeros = [t for t in ax.texts if t.get_text() == "0"]
+    assert len(zeros) == 3  # precision, recall and F1 of "female"
+    female = [p for p in ax.patches if abs(p.get_x() + p.get_width() / 2) < 0.5]
+    assert len(female) == 3 and all(p.get_height() == 0 and p.get_linewidth() > 0 for p in female)
+    assert plots.NO_FACES not in _bar_labels(ax)
+    assert _right_of_axes(figure, ax.get_legend())
+
+
+def test_learning_curves_mark_the_epoch_whose_weights_were_kept():
+    history = pd.DataFrame({"epoch": [0, 1, 2, 3], "loss": [1.0, 0.8, 0.6, 0.5], "val_loss": [1.1, 0.7, 0.7, 0.9],
+                            "accuracy": [0.5, 0.6, 0.7, 0.8], "val_accuracy": [0.5, 0.6, 0.6, 0.55]})
+    assert plots.kept_epoch(history) == 2  # the first of the lowest val_loss, counted from 1
+    figure = plots.learning_curves(history, tasks=("gender",))
+    for ax in figure.axes:
+        marks = [line for line in ax.lines if list(line.get_xdata()) == [2, 2]]
+        assert len(marks) == 1, ax.get_title()
+        assert f"epoch 2 {plots.KEPT_LABEL}" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert plots.kept_epoch(history.drop(columns=["val_loss"])) is None
+
+
+def test_augmentation_strip_says_what_each_face_is_and_how_it_was_augmented():
+    spec = {"horizontal_flip": True, "rotation_range": 10.0, "zoom_range": [0.9, 1.1], "random_crop": True,
+            "crop_size": 227, "blur_prob": 0.2}
+    summary = plots.augmentation_summary(spec)
+    assert summary == "mirror, rotation ±10°, zoom 0.9-1.1, random crop, blur p=0.2"
+    assert plots.augmentation_summary({"zoom_range": [1.0, 1.0]}) == "no augmentation"
+    images = np.random.default_rng(0).random((3, 8, 8, 3))
+    captions = ["female, 30 y", "male, 4 y", "female, 61 y"]
+    figure = plots.augmentation_strip(images, captions, originals=images, augmentation=summary, title="UTKFace")
+    axes = np.array(figure.axes).reshape(2, 3)
+    assert [ax.get_title() for ax in axes[0]] == captions
+    assert [ax.get_ylabel() for ax in axes[:, 0]] == ["as read", "augmented"]
+    assert figure._suptitle.get_text() == f"UTKFace\naugmentation: {summary}"
+    plain = plots.augmentation_strip(images, captions, originals=images, augmentation=plots.NO_AUGMENTATION)
+    assert [ax.get_ylabel() for ax in plain.axes] == ["as trained", "", ""]  # no second, identical row
+    assert plain._suptitle.get_text().endswith("\naugmentation: no augmentation")

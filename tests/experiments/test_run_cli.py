@@ -20,6 +20,7 @@ import pytest
 from agegender_tf.binning import get_binning
 from agegender_tf.cli import main
 from agegender_tf.data.manifest import GENDER_CLASSES
+from agegender_tf.experiments.presets import listing
 from agegender_tf.experiments.runner import resolve_preset
 from tests.fixtures import KILLED_RUN_EPOCHS, KILLED_RUN_HISTORY, SMOKE_RUN_ARGS, csv_rows
 
@@ -35,6 +36,18 @@ def test_papers_lists_the_five(capsys):
         "004_f2c8ad08a614c73c"]
     assert main(["papers"]) == 0
     assert "transfer_vgg16_resnet50" in capsys.readouterr().out
+
+
+def test_papers_prints_each_profile_as_one_line_of_dotted_keys_not_python(capsys):
+    assert main(["papers"]) == 0
+    out = capsys.readouterr().out
+    for python in ("{'", "': ", "(32,", "None", "True", "False", "()"):
+        assert python not in out, python
+    profiles = [line.strip() for line in out.splitlines() if line.startswith("      ")]
+    wide = next(line for line in profiles if line.startswith("cpu_wide: "))
+    assert "callbacks.early_stopping.patience 4; " in wide and "model_args.conv_filters 32, 64, 128, 256; " in wide
+    assert "loss_weights.age 0.01" in wide and "optimizer.learning_rate 0.001" in out
+    assert len(profiles) == sum(len(row["profiles"]) for row in listing())
 
 
 def test_a_run_folder_holds_its_files(gra_net_smoke_run):

@@ -228,6 +228,21 @@ def test_cli_aligned_table_and_exit_status(tiny_model, utkface_root, capsys):
     assert "missing.jpg: file not found" in capsys.readouterr().err
 
 
+def test_cli_annotate_says_where_each_annotated_photo_went(tiny_model, utkface_root, tmp_path, capsys):
+    paths = [str(p) for p in utkface_files(utkface_root, 2)]
+    out_dir = tmp_path / "annotated"
+    assert cli.main(["predict", *paths, "--model", str(tiny_model), "--aligned", "--json",
+                     "--annotate", str(out_dir)]) == 0
+    out, err = capsys.readouterr()
+    targets = [str(out_dir / (Path(p).stem + ".jpg")) for p in paths]
+    assert err.splitlines() == [f"annotated {p} -> {t}" for p, t in zip(paths, targets)]
+    assert [json.loads(line)["annotated"] for line in out.splitlines()] == targets
+    assert all(Path(t).is_file() for t in targets)
+    assert cli.main(["predict", paths[0], "--model", str(tiny_model), "--aligned", "--annotate", str(out_dir)]) == 0
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [f"annotated {paths[0]} -> {targets[0]}"] and "annotated" not in out  # table on stdout
+
+
 def test_cli_bad_model_is_one_line_exit_2(tmp_path, capsys):
     assert cli.main(["predict", str(tmp_path), "--model", str(tmp_path / "nope.keras")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
