@@ -169,6 +169,11 @@ def add_benchmarks(subparsers) -> None:
     bench.add_argument("--repeats", type=int, default=3)
     bench.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
                        help="average each face with its mirror (default: as the model card says)")
+    bench.add_argument("--detector", action="append", default=None, metavar="NAME",
+                       help="time face detection instead: photos of several sizes (500, 1000, 2000 px) holding 12 "
+                            "real faces and the Adience crops on disk, photos/s and faces found for each detector "
+                            "named (repeatable or comma-separated, e.g. blazeface,mtcnn); as `bench detectors`")
+    bench.add_argument("--adience", type=int, default=None, help="with --detector: only the first N Adience crops")
     bench.add_argument("--json", action="store_true", help="print only the JSON object")
     bench.set_defaults(run_benchmark=_run_predict)
 
@@ -201,6 +206,16 @@ def _need_root(args):
 
 def _run_predict(args):
     _need_root(args)
+    if args.detector:
+        from agegender_tf.bench.detectors import bench_detectors, summary
+        from agegender_tf.serving import DETECTORS
+
+        names = [name.strip() for given in args.detector for name in given.split(",") if name.strip()]
+        unknown = [name for name in names if name not in DETECTORS]
+        if unknown:
+            raise SystemExit(f"--detector: unknown {unknown}; choose from {','.join(DETECTORS)}")
+        report = bench_detectors(Path(args.root).parent, names, adience=args.adience, repeats=args.repeats)
+        return report, summary(report)
     report = bench_predict(args.root, args.model, args.faces, args.batch_size, args.repeats, args.mirror)
     mirrored = ", each with its mirror" if report["mirror"] else ""
     return report, f"{report['faces_per_s']} aligned faces/s{mirrored} (goal >= {PREDICT_GOAL:.0f})"

@@ -73,3 +73,17 @@ def test_bench_detectors_reports_each_detector(real_data_home):
         assert row["500"]["photos_per_s"] > 0 and row["500"]["faces_pasted"] == 4
         assert row["adience"]["crops"] == 3
     assert report["detectors"]["blazeface"]["500"]["faces_found"] == 4
+
+
+def test_bench_predict_times_the_detectors_named(utkface_root, adience_root, capsys):
+    """``python -m agegender_tf.bench predict --detector NAME`` times detection on photos of several sizes."""
+    import json
+
+    from agegender_tf.bench.cli import main
+
+    assert main(["predict", "--root", str(utkface_root), "--detector", "haar", "--adience", "2", "--repeats", "1",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert list(report["detectors"]) == ["haar"]
+    haar = report["detectors"]["haar"]
+    assert {"500", "1000", "2000"} <= set(haar) and haar["adience"]["crops"] == 2
