@@ -30,11 +30,13 @@ from agegender_tf.imaging import as_rgb_uint8, image_size, load_rgb
 from agegender_tf.model_card import (
     CARD_NAME,
     MODEL_NAME,
+    TRAINING_FRAMING,
     Framing,
     ModelCardError,
     keras_archive_problem,
     read_model_card,
 )
+from agegender_tf.paths import replace_atomic, write_text_atomic
 from agegender_tf.serving import DETECTORS, faces
 from agegender_tf.serving.precision import compute_dtype, float32_network, has_gpu, native_bfloat16
 
@@ -108,20 +110,25 @@ def _load_network(keras_file: Path):
     return network
 
 
-def bundle(model, dest=BUNDLED_DIR, mirror: bool | None = None) -> Path:
+def bundle(model, dest=BUNDLED_DIR, mirror: bool | None = None, evaluation: dict | None = None) -> Path:
     """Make ``model`` (as for ``load``) the bundled model: its network, in the precision it was trained
     in, saved to ``dest/best.keras`` without optimizer state, and its card beside it with
-    ``test_time.mirror`` set when ``mirror`` is given. This is how ``agegender_tf/assets/model/`` is
-    made from a ``results/`` folder (README)."""
+    ``test_time.mirror`` set when ``mirror`` is given, the run folder that made it (``run_folder``, as
+    given, e.g. ``results/cnn_rnn_ensemble_photos``) and ``evaluation``, the numbers it was chosen and
+    scored by. This is how ``agegender_tf/assets/model/`` is made from a ``results/`` folder (README)."""
     keras_file, card_file = locate_model(model)
     card = read_model_card(card_file)
     network = _load_network(keras_file)
     if mirror is not None:
         card["test_time"] = {**(card.get("test_time") or {}), "mirror": bool(mirror)}
+    card["run_folder"] = Path(model).as_posix() if model is not None else card.get("run_folder")
+    if evaluation is not None:
+        card["evaluation"] = evaluation
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    network.save(dest / MODEL_NAME)
-    (dest / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n")
+    with replace_atomic(dest / MODEL_NAME, suffix=".keras") as temporary:
+        network.save(temporary)
+    write_text_atomic(dest / CARD_NAME, json.dumps(card, indent=2) + "\n")
     return dest
 
 
@@ -251,7 +258,12 @@ class Predictor:
 
     # ----- photos and files
     def _framing(self, detector: str) -> Framing:
+        """Where ``detector``'s box lies in the training faces: the card's, else the kit's measurement on the
+        card's training dataset (``model_card.TRAINING_FRAMING``: cards written before a detector existed)."""
+        dataset = (self.card.get("training_data") or {}).get("dataset")
         framing = self.card.get("face_framing", {}).get(detector)
+        if framing is None and detector in TRAINING_FRAMING.get(dataset, {}):
+            framing = TRAINING_FRAMING[dataset][detector].to_dict()
         if framing is None:
             data = self.card.get("training_data", {}).get("dataset")
             raise ModelCardError(f"{self.source}: its card has no face framing for detector {detector!r} "

@@ -141,8 +141,23 @@ def test_bundle_writes_the_network_without_optimizer_and_the_card_with_its_test_
     faces = [np.asarray(Image.open(p).convert("RGB")) for p in utkface_files(utkface_root, 3)]
     mirrored = predict.Predictor(predictor.network, predictor.card, mirror=True)
     np.testing.assert_allclose(bundled.raw_outputs(faces)["gender"], mirrored.raw_outputs(faces)["gender"], atol=1e-6)
-    again = predict.bundle(tiny_model, tmp_path / "plain")
-    assert "test_time" not in json.loads((again / "model_card.json").read_text())  # the run's card as written
+    again = predict.bundle(tiny_model, tmp_path / "plain", evaluation={"utkface_val": {"gender_accuracy": 0.5}})
+    card = json.loads((again / "model_card.json").read_text())
+    assert "test_time" not in card  # the run's card as written, plus where it came from and its numbers
+    assert card["run_folder"] == tiny_model.as_posix() and card["evaluation"]["utkface_val"]["gender_accuracy"] == 0.5
+
+
+def test_a_card_without_a_detectors_framing_takes_the_kits_measurement(tiny_model, tmp_path):
+    """Cards written before a detector existed still serve it: the framing measured on the card's training
+    dataset (``model_card.TRAINING_FRAMING``)."""
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "best.keras").write_bytes((tiny_model / "best.keras").read_bytes())
+    card = json.loads((tiny_model / "model_card.json").read_text())
+    card["face_framing"].pop("blazeface")
+    (old / "model_card.json").write_text(json.dumps(card))
+    expected = model_card.TRAINING_FRAMING["utkface"]["blazeface"]
+    assert predict.load(old)._framing("blazeface") == expected
 
 
 def compose_photo(utkface_root, path: Path, count: int = 3) -> list[tuple[int, int, int]]:
