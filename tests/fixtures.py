@@ -35,6 +35,51 @@ PLUMBING_ARGS = ("--smoke", "--quiet", "--set", "split.kind=holdout", "--set", "
 MIRRORED_RUN_ARGS = (*PLUMBING_ARGS, "--strategy", "mirrored", "--cpu-replicas", "2", "--set", "batch_size=8",
                      "--set", "max_train_images=32", "--set", "epochs=1")
 
+# ``agegender run PLUMBING_PRESET --strategy multiworker`` on two worker processes of this machine
+# (test_distribute.py, ``start_workers``): one epoch of 32 faces, 8 per replica, one replica per worker.
+MULTIWORKER_RUN_ARGS = (*PLUMBING_ARGS, "--strategy", "multiworker", "--set", "batch_size=8",
+                        "--set", "max_train_images=32", "--set", "epochs=1")
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` TCP ports of 127.0.0.1 free now (as TensorFlow's multi-worker tests pick theirs)."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def tf_config(ports, index: int) -> str:
+    """``TF_CONFIG`` of worker ``index`` in a cluster of workers on 127.0.0.1 at ``ports``."""
+    import json
+
+    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
+                       "task": {"type": "worker", "index": index}})
+
+
+def start_workers(args, folder: Path, count: int = 2, tag: str = "") -> list:
+    """Start ``count`` worker processes of ``args`` (a command line), each with its ``TF_CONFIG`` of one cluster
+    on this machine, in its own process group, its output in ``folder/worker<i><tag>.out|.err``."""
+    import os
+    import subprocess
+
+    ports = free_ports(count)
+    folder.mkdir(parents=True, exist_ok=True)
+    processes = []
+    for index in range(count):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg", "TF_CONFIG": tf_config(ports, index)}
+        with open(folder / f"worker{index}{tag}.out", "w") as out, open(folder / f"worker{index}{tag}.err", "w") as err:
+            processes.append(subprocess.Popen(args, cwd=folder, env=env, stdout=out, stderr=err, text=True,
+                                              process_group=0))
+    return processes
+
+
 # A run of 20 epochs that conftest's ``background_runs`` kills once KILLED_RUN_HISTORY (under its ``--out run``)
 # holds 2 epochs (test_run_cli.py resumes it): the epochs after the first take about 0.12 s each here,
 # so that 18 more leave the kill two seconds and more to land before the last.

@@ -107,7 +107,26 @@ class WholeModelCheckpoint(keras.callbacks.ModelCheckpoint):
 
 class WholeBackupAndRestore(keras.callbacks.BackupAndRestore):
     """``BackupAndRestore`` whose weights and epoch record are each written whole (weights first: a kill
-    between the two repeats one epoch from its own weights, never loads a cut-short file)."""
+    between the two repeats one epoch from its own weights, never loads a cut-short file).
+
+    ``restore_dir`` (a worker other than the chief, ``workers``): resume from the chief's backup there, while
+    this worker's own saves go to ``backup_dir``, its temporary folder (every worker saves: the chief's alone
+    would wait for the others), so that every worker starts again from the same epoch."""
+
+    def __init__(self, backup_dir, *args, restore_dir=None, **kwargs):
+        super().__init__(backup_dir, *args, **kwargs)
+        self.restore_dir = restore_dir
+
+    def on_train_begin(self, logs=None):
+        if self.restore_dir is None:
+            return super().on_train_begin(logs)
+        own = self._weights_path, self._training_metadata_path
+        self._weights_path = str(Path(self.restore_dir) / Path(own[0]).name)
+        self._training_metadata_path = str(Path(self.restore_dir) / Path(own[1]).name)
+        try:
+            self._load_model()
+        finally:
+            self._weights_path, self._training_metadata_path = own
 
     def _save_model(self):
         Path(self.backup_dir).mkdir(parents=True, exist_ok=True)

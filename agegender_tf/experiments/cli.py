@@ -169,6 +169,10 @@ def _run(args) -> int:
         if full is None:
             raise
         raise full from None
+    if "worker" in result:  # a worker other than the chief (docs/distribute.md): the chief writes the report
+        args.chief = False
+        print(f"worker {result['worker']} of {result['workers']}: trained; {out}/report.json is the chief's")
+        return 0
     print(json.dumps({"out": out, "metrics": {t: {k: v for k, v in m.items() if isinstance(v, (int, float))}
                                                 for t, m in result["metrics"].items()}}, indent=2))
     if args.smoke:

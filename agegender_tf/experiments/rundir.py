@@ -36,6 +36,8 @@ from agegender_tf.paths import write_text_atomic
 
 FINGERPRINT_FILE = "fingerprint.json"
 LOCK_FILE = ".lock"
+# The folders of the workers other than the chief (``workers``): each locks and writes its own.
+WORKERS_DIR = ".workers"
 REPORT_FILE = "report.json"
 # Any of these marks a folder as a run folder that ``--overwrite`` may empty.
 RUN_FOLDER_MARKS = (FINGERPRINT_FILE, "preset.json", REPORT_FILE, "train")
@@ -203,7 +205,9 @@ def differences(old: dict, new: dict, limit: int = 4) -> str:
 
 
 def _contents(out_dir: Path) -> list[Path]:
-    return [p for p in out_dir.iterdir() if p.name != LOCK_FILE]
+    """What a run wrote in ``out_dir``: not its lock, nor the other workers' folders (they write there while
+    the chief checks the folder, and empty their own)."""
+    return [p for p in out_dir.iterdir() if p.name not in (LOCK_FILE, WORKERS_DIR)]
 
 
 def prepare(out_dir: str | Path, record: dict, overwrite: bool = False) -> str:

@@ -19,6 +19,7 @@ A killed run started again with the same command resumes: finished networks are 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -30,7 +31,7 @@ import pandas as pd
 
 from agegender_tf.binning import AgeBinning, get_binning
 from agegender_tf.errors import SplitLeakError, UsageError
-from agegender_tf.experiments import predictions, presets, report, rundir
+from agegender_tf.experiments import predictions, presets, report, rundir, workers
 from agegender_tf.experiments.folds import run_fold_protocol
 from agegender_tf.experiments.predictions import TrainedNetwork
 from agegender_tf.experiments.presets import Preset, get_augment_preset
@@ -45,6 +46,7 @@ from agegender_tf.experiments.train import (
     set_seed,
     train,
 )
+from agegender_tf.experiments.workers import Worker
 from agegender_tf.models.baselines import BASELINES, baseline_predictions
 from agegender_tf.models.heads import losses_and_metrics
 from agegender_tf.pipelines.spec import AugmentSpec
@@ -135,15 +137,21 @@ def augment_spec(preset: Preset, model_name: str, kwargs: dict):
     return get_augment_preset(preset.augment).with_model_facts(facts).replace(validation_split=0.0)
 
 
-def make_datasets(preset, spec, tasks, parts, seed, binning):
+def make_datasets(preset, spec, tasks, parts, seed, binning, worker: Worker | None = None):
+    """The parts' datasets; over several workers (``worker``), train and val each read this worker's files
+    (``workers``), and the test set (scored by the chief alone) is whole."""
     from agegender_tf.pipelines.tfdata import make_dataset
 
     common = dict(image_size=preset.image_size, batch_size=preset.batch_size, outputs=tuple(tasks), binning=binning,
                   face_crop=face_crop(preset))
-    return {
-        name: make_dataset(frame, spec, training=name == "train", seed=seed, **common)
-        for name, frame in parts.items()
-    }
+    datasets = {}
+    for name, frame in parts.items():
+        if worker is not None and worker.several and name != "test":
+            datasets[name] = workers.shard_options(make_dataset(frame, spec, training=name == "train", seed=seed,
+                                                                shard=(worker.index, worker.count), **common))
+        else:
+            datasets[name] = make_dataset(frame, spec, training=name == "train", seed=seed, **common)
+    return datasets
 
 
 @dataclass(frozen=True)
@@ -214,9 +222,11 @@ def network_plans(preset: Preset) -> list[NetworkPlan]:
                     if _network(preset, other) is not None]
 
 
-def train_one(preset: Preset, plan: NetworkPlan, parts, out_dir: Path, seed: int, verbose: int = 2):
-    """Train (or load, if finished before) the network of ``plan``; return (network, datasets, usable parts,
-    dropped)."""
+def train_one(preset: Preset, plan: NetworkPlan, parts, out_dir: Path, seed: int, verbose: int = 2, *,
+              strategy=None, worker: Worker = Worker()):
+    """Train (or load, if finished before) the network of ``plan`` under ``strategy`` (None: the current one);
+    return (network, datasets, usable parts, dropped). A worker other than the chief (``workers``) trains
+    with its files in its own folder and returns no network (None): the chief alone scores it."""
     from agegender_tf.pipelines.targets import class_weights, usable_rows
 
     binning = preset_binning(preset)
@@ -226,24 +236,35 @@ def train_one(preset: Preset, plan: NetworkPlan, parts, out_dir: Path, seed: int
         usable[name], dropped[name] = usable_rows(frame, outputs=tasks, binning=binning)
     # The preset's batch is per replica (docs/distribute.md).
     batched = dataclasses.replace(preset, batch_size=global_batch_size(preset.batch_size))
-    datasets = make_datasets(batched, plan.augment, tasks, usable, seed, binning)
+    datasets = make_datasets(batched, plan.augment, tasks, usable, seed, binning, worker)
     run_dir = out_dir / "train" / plan.run.folder
-    from agegender_tf.model_card import write_model_card  # what `agegender predict` needs, beside best.keras
+    own_dir = worker.folder(out_dir) / "train" / plan.run.folder  # run_dir on the chief
+    if worker.is_chief:
+        from agegender_tf.model_card import write_model_card  # what `agegender predict` needs, beside best.keras
 
-    write_model_card(run_dir, preset, plan.run.name, plan.builder, plan.kwargs, tasks, plan.augment,
-                     train_faces=len(usable["train"]))
-    model = load_finished(run_dir)
-    if model is not None:
-        return TrainedNetwork(plan.run.name, tasks, model, plan.augment, preset.image_size), datasets, usable, dropped
-    set_seed(seed)
-    model = plan.build(preset.dtype_policy)
-    class_weight = class_weights(usable["train"], tasks, binning, preset.class_weight) if preset.class_weight else None
-    fit = dict(train_data=datasets["train"], val_data=datasets["val"], loss=plan.loss, metrics=plan.metrics,
-               loss_weights=plan.loss_weights)
-    if plan.per_member_loss:
-        model, fit = members_fit(model, fit, tasks)
-    train(model, optimizer=preset.optimizer, callbacks=preset.callbacks, epochs=preset.epochs, out_dir=run_dir,
-          class_weight=class_weight, verbose=verbose, **fit)
+        write_model_card(run_dir, preset, plan.run.name, plan.builder, plan.kwargs, tasks, plan.augment,
+                         train_faces=len(usable["train"]))
+        model = load_finished(run_dir)
+        if model is not None:
+            return (TrainedNetwork(plan.run.name, tasks, model, plan.augment, preset.image_size), datasets, usable,
+                    dropped)
+    elif (run_dir / DONE_FILE).exists():  # the chief's mark: every worker skips what the chief finished
+        return None, datasets, usable, dropped
+    # Over several workers only the training is distributed: the chief then scores the network alone.
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        set_seed(seed)
+        model = plan.build(preset.dtype_policy)
+        class_weight = (class_weights(usable["train"], tasks, binning, preset.class_weight)
+                        if preset.class_weight else None)
+        fit = dict(train_data=datasets["train"], val_data=datasets["val"], loss=plan.loss, metrics=plan.metrics,
+                   loss_weights=plan.loss_weights)
+        if plan.per_member_loss:
+            model, fit = members_fit(model, fit, tasks)
+        train(model, optimizer=preset.optimizer, callbacks=preset.callbacks, epochs=preset.epochs, out_dir=own_dir,
+              class_weight=class_weight, verbose=verbose, chief_dir=None if worker.is_chief else run_dir, **fit)
+    if not worker.is_chief:
+        workers.clear(own_dir)
+        return None, datasets, usable, dropped
     model = rundir.load_keras_model(run_dir / "best.keras")
     return TrainedNetwork(plan.run.name, tasks, model, plan.augment, preset.image_size), datasets, usable, dropped
 
@@ -291,7 +312,9 @@ def run(preset: Preset, data_root: str | Path, out_dir: str | Path, *, smoke: bo
     ``smoke`` says whether ``--smoke`` was among them (the fingerprint and report record it; the profile is
     ``preset.profile``). The folder is locked for the run and must hold a run of the same fingerprint (or
     nothing): ``overwrite`` empties it first (``rundir.prepare``). ``strategy`` / ``cpu_replicas``: the
-    ``tf.distribute`` strategy that builds, compiles and fits every network (``train.make_strategy``).
+    ``tf.distribute`` strategy that builds, compiles and fits every network (``train.make_strategy``). Over
+    several workers (``workers``) the chief checks and writes ``out_dir``; another worker trains beside it,
+    writing only its own ``OUT/.workers/<i>``, and returns ``{"worker": i, "workers": n}``, no report.
     """
     if not isinstance(preset, Preset):
         raise TypeError(f"run takes a resolved Preset (presets.resolve(name, ...)), got {type(preset).__name__}")
@@ -299,27 +322,41 @@ def run(preset: Preset, data_root: str | Path, out_dir: str | Path, *, smoke: bo
     distribution = distribution_record(distributor, strategy, preset.batch_size)
     record = rundir.fingerprint(preset, seed=seed, smoke=smoke, data_root=data_root, profile=preset.profile,
                                 distribution=distribution)
-    with rundir.locked(out_dir), distributor.scope():
-        rundir.prepare(out_dir, record, overwrite)
-        return _run_in_folder(preset, data_root, Path(out_dir), seed=seed, smoke=smoke, verbose=verbose,
-                              distribution=distribution)
+    worker = workers.worker_of(distributor)
+    settings = dict(seed=seed, smoke=smoke, verbose=verbose, distribution=distribution)
+    if not worker.several:
+        with rundir.locked(out_dir), distributor.scope():
+            rundir.prepare(out_dir, record, overwrite)
+            return _run_in_folder(preset, data_root, Path(out_dir), **settings)
+    # Several workers: only the training runs under the strategy (train_one); the chief scores alone.
+    with rundir.locked(worker.folder(out_dir)):
+        workers.prepare_together(distributor, worker, lambda: rundir.prepare(out_dir, record, overwrite))
+        result = _run_in_folder(preset, data_root, Path(out_dir), **settings, strategy=distributor, worker=worker)
+        workers.chief_agrees(distributor, worker, True)  # every worker ends with the chief's report
+        return result
 
 
 def _run_in_folder(preset: Preset, data_root, out_dir: Path, *, seed: int, smoke: bool, verbose: int,
-                   distribution: dict) -> dict:
+                   distribution: dict, strategy=None, worker: Worker = Worker()) -> dict:
     """``run`` inside its locked, checked folder: ``report.json`` goes first and comes back last."""
-    (out_dir / rundir.REPORT_FILE).unlink(missing_ok=True)
-    rundir.write_json_atomic(out_dir / "preset.json", preset.to_dict())
+    if worker.is_chief:
+        (out_dir / rundir.REPORT_FILE).unlink(missing_ok=True)
+        rundir.write_json_atomic(out_dir / "preset.json", preset.to_dict())
     started = time.time()
     set_seed(seed)
     parts, counts = load_data(preset, data_root, seed)
+    if not worker.is_chief:
+        for plan in network_plans(preset):
+            train_one(preset, plan, parts, out_dir, seed, verbose, strategy=strategy, worker=worker)
+        return {"worker": worker.index, "workers": worker.count}
     rundir.write_csv_atomic(pd.DataFrame({"age": parts["train"]["age"].to_numpy()}), out_dir / "train_ages.csv")
 
     binning = preset_binning(preset)
     tables, dropped_for_training, trained, main_networks = [], {}, {}, []
     for plan in network_plans(preset):
         is_main = not plan.run.comparison
-        network, datasets, usable, dropped = train_one(preset, plan, parts, out_dir, seed, verbose)
+        network, datasets, usable, dropped = train_one(preset, plan, parts, out_dir, seed, verbose,
+                                                       strategy=strategy, worker=worker)
         dropped_for_training[plan.run.folder] = dropped
         trained[plan.run.folder] = int(network.model.count_params())
         tables += predictions.test_tables(network, datasets["test"], usable["test"], binning,

@@ -12,6 +12,8 @@ file is written whole (``checkpoints``); a full disk is one line (``errors.DiskF
 Scaling out (DESIGN.md, "Scaling out"; ``docs/distribute.md``): ``make_strategy`` returns the
 ``tf.distribute`` strategy of ``--strategy``; ``--cpu-replicas N`` first splits the CPU into N logical
 devices so that MirroredStrategy can be exercised without GPUs. The preset's batch size is per replica.
+Over several workers (``workers``) a worker other than the chief trains with ``chief_dir``: it writes its
+files to its own temporary folder and resumes from the chief's backup.
 """
 
 from __future__ import annotations
@@ -139,11 +141,16 @@ class FitClock(keras.callbacks.Callback):
         write_json_atomic(self.path, {"seconds": round(self.seconds, 1)})
 
 
-def make_callbacks(spec: dict, out_dir: str | Path, uses_schedule: bool = False) -> list[keras.callbacks.Callback]:
+def make_callbacks(spec: dict, out_dir: str | Path, uses_schedule: bool = False,
+                   chief_dir: str | Path | None = None) -> list[keras.callbacks.Callback]:
     """The preset's callbacks (``early_stopping``, ``reduce_lr``, ``time_limit``: {"minutes": m}) plus
-    the best-val_loss checkpoint, BackupAndRestore and CSVLogger (appending), each writing whole files."""
+    the best-val_loss checkpoint, BackupAndRestore and CSVLogger (appending), each writing whole files.
+
+    ``chief_dir`` (a worker other than the chief): restore from the chief's backup and take the best
+    val_loss so far from its history, so that every worker saves at the same epochs (a save is a step all
+    the workers take together)."""
     out_dir = Path(out_dir)
-    history_path = out_dir / HISTORY_FILE
+    history_path = Path(chief_dir or out_dir) / HISTORY_FILE
     best_so_far = None
     if history_path.exists() and history_path.stat().st_size > 0:
         previous = pd.read_csv(history_path)
@@ -155,8 +162,9 @@ def make_callbacks(spec: dict, out_dir: str | Path, uses_schedule: bool = False)
         WholeModelCheckpoint(str(out_dir / BEST_MODEL_FILE), monitor="val_loss", save_best_only=True,
                              initial_value_threshold=best_so_far),
         # ``train`` removes the backup itself, after ``done.json`` marks the network finished.
-        WholeBackupAndRestore(str(out_dir / BACKUP_DIR), save_freq="epoch", delete_checkpoint=False),
-        WholeCSVLogger(str(history_path), append=True),
+        WholeBackupAndRestore(str(out_dir / BACKUP_DIR), save_freq="epoch", delete_checkpoint=False,
+                              restore_dir=str(Path(chief_dir) / BACKUP_DIR) if chief_dir else None),
+        WholeCSVLogger(str(out_dir / HISTORY_FILE), append=True),
     ]
     if "early_stopping" in spec:
         callbacks.append(keras.callbacks.EarlyStopping(**spec["early_stopping"]))
@@ -198,7 +206,7 @@ def build_before_fit(model: keras.Model, dataset) -> None:
 
 def train(model: keras.Model, train_data, val_data, *, optimizer: dict, callbacks: dict, epochs: int, out_dir,
           loss, metrics=None, loss_weights=None, class_weight=None, extra_callbacks=(),
-          verbose: int = 2, finalize=None) -> pd.DataFrame:
+          verbose: int = 2, finalize=None, chief_dir=None) -> pd.DataFrame:
     """Compile and fit ``model``; return the whole history (all runs of this ``out_dir``) as a DataFrame.
 
     A fresh run (no backup in ``out_dir``) starts a new ``history.csv``; a run whose backup exists
@@ -208,11 +216,15 @@ def train(model: keras.Model, train_data, val_data, *, optimizer: dict, callback
     (``targets.class_weights``); validation losses stay unweighted. ``finalize`` maps the best checkpoint's
     model to the one ``best.keras`` keeps (e.g. the averaging ensemble of member-trained networks), before
     ``done.json``; it must accept its own output too (a resumed run may find ``best.keras`` finalized).
+    ``chief_dir``: this is a worker other than the chief (``workers``), ``out_dir`` its temporary folder
+    (emptied first) and ``chief_dir`` the chief's folder of the network, whose backup it resumes from.
     """
     out_dir = Path(out_dir)
+    if chief_dir is not None:
+        shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_temporaries(out_dir)  # of writes a kill cut short; the files they were to replace are whole
-    if not resuming(out_dir):
+    if chief_dir is None and not resuming(out_dir):
         for stale in (out_dir / HISTORY_FILE, out_dir / BEST_MODEL_FILE, out_dir / DONE_FILE, out_dir / ELAPSED_FILE):
             stale.unlink(missing_ok=True)
         shutil.rmtree(out_dir / BACKUP_DIR, ignore_errors=True)  # an empty backup folder
@@ -227,7 +239,7 @@ def train(model: keras.Model, train_data, val_data, *, optimizer: dict, callback
                              f"the size of {BEST_MODEL_FILE}", RERUN):
         # The clock after the files: an epoch whose files failed is not counted (the rerun repeats it).
         model.fit(train_data, validation_data=val_data, epochs=int(epochs), shuffle=False, class_weight=class_weight,
-                  callbacks=[*make_callbacks(callbacks, out_dir, uses_schedule), clock, *extra_callbacks],
+                  callbacks=[*make_callbacks(callbacks, out_dir, uses_schedule, chief_dir), clock, *extra_callbacks],
                   verbose=verbose)
         history = pd.read_csv(out_dir / HISTORY_FILE)
         if finalize is not None:
@@ -277,6 +289,9 @@ def make_strategy(name: str = "default", cpu_replicas: int | None = None):
             return tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
+        from agegender_tf.experiments.workers import fix_keras
+
+        fix_keras()  # Keras 3's trainer over several workers (workers.py)
         return tf.distribute.MultiWorkerMirroredStrategy()
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
@@ -295,18 +310,28 @@ def global_batch_size(per_replica: int) -> int:
 
 
 def distribution_record(strategy, name: str, per_replica_batch: int) -> dict:
-    """``protocol.distribution`` of the report: the strategy, its replicas and devices, the global batch.
+    """``protocol.distribution`` of the report: the strategy, its workers, replicas and devices, the global
+    batch, and over several workers how each reads its share of the data (``workers.INPUT_SHARDING``).
 
     The learning rate is the paper's, whatever the number of replicas (``learning_rate_scaling``: none).
     """
     import tensorflow as tf
 
+    from agegender_tf.experiments.workers import INPUT_SHARDING, worker_of
+
     replicas = int(strategy.num_replicas_in_sync)
+    worker = worker_of(strategy)
     if strategy is tf.distribute.get_strategy() and not tf.distribute.has_strategy():
         # The default strategy places ops on the first GPU, else the CPU.
         devices = [(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU"))[0].name]
     else:
         devices = [str(d) for d in strategy.extended.worker_devices]
-    return {"strategy": name, "replicas": replicas, "devices": devices,
-            "per_replica_batch_size": int(per_replica_batch), "global_batch_size": int(per_replica_batch) * replicas,
-            "learning_rate_scaling": "none"}
+    if worker.several:  # the same devices on every worker (MultiWorkerMirroredStrategy requires it)
+        devices = [d.replace(f"/task:{worker.index}/", f"/task:{task}/")
+                   for task in range(worker.count) for d in devices]
+    record = {"strategy": name, "workers": worker.count, "replicas": replicas, "devices": devices,
+              "per_replica_batch_size": int(per_replica_batch), "global_batch_size": int(per_replica_batch) * replicas,
+              "learning_rate_scaling": "none"}
+    if worker.several:
+        record["input_sharding"] = dict(INPUT_SHARDING)
+    return record

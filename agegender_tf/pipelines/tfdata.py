@@ -72,6 +72,7 @@ def make_dataset(
     validate: bool = True,
     warp: str = "opencv",
     face_crop: FaceCrop | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> tf.data.Dataset:
     """Batches of (float32 images [B, H, W, 3] preprocessed by ``spec``, labels).
 
@@ -86,6 +87,8 @@ def make_dataset(
     ``face_crop``: cut each face from the detector's box in ``manifest`` (``framing.py``) as the
     predictor does, jittered at training; the decoded images are then cached at their own size.
     A spec's photo degradations (``AugmentSpec.photo_augments``) run per training image before batching.
+    ``shard=(i, n)``: only every n-th file from the i-th (worker i of n, ``experiments.workers``), taken
+    before decoding; ``batch_size`` stays the global batch, which tf.distribute splits over the replicas.
     """
     manifest = split_subset(manifest, spec.validation_split, subset)
     if len(manifest) == 0:
@@ -102,6 +105,9 @@ def make_dataset(
     framed = face_crop is not None
     items = (paths, box_array(manifest), labels) if framed else (paths, labels)
     ds = tf.data.Dataset.from_tensor_slices(items)
+    if shard is not None:
+        ds = ds.shard(shard[1], shard[0])
+        buffer = -(-buffer // shard[1])
     if shuffle and not cache:
         ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     if framed:  # the whole image is kept: the face is cut after the cache, jittered anew each epoch

@@ -344,7 +344,7 @@ def _scored_out_of_domain(run_command):
 
     def run_and_score(args) -> int:
         status = run_command(args)
-        if status:
+        if status or not getattr(args, "chief", True):  # only the chief of several workers scores its run
             return status
         from agegender_tf.serving.out_of_domain import score_run
 
