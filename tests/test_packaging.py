@@ -156,3 +156,46 @@ def test_executing_a_notebook_without_nbclient_names_the_notebooks_extra(monkeyp
     assert execute.main(["gra_net"]) == 2
     assert _one_error_line(capsys) == ("error: executing a notebook needs nbformat, nbclient and ipykernel: "
                                        f"{install_hint('notebooks')}")
+
+
+# ------------------------------------------------------------------------- the wheel and its split files
+def test_a_clone_reads_its_own_data_manifests():
+    assert paths.manifests_dir() == REPO / "data_manifests"
+
+
+def test_a_built_wheel_carries_the_committed_splits(tmp_path):
+    """``pip wheel .`` then ``pip install --target``: run from outside the checkout, with only that folder on
+    the path, the kit reads the UTKFace split packaged in the wheel, equal to the checkout's."""
+    wheels, target = tmp_path / "wheels", tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
+    subprocess.run([*pip, "wheel", str(REPO), "--no-deps", "-w", str(wheels)], check=True, capture_output=True)
+    (wheel,) = wheels.glob("agegender_tf-*.whl")
+    subprocess.run([*pip, "install", "--no-deps", "--target", str(target), str(wheel)], check=True,
+                   capture_output=True)
+    script = (
+        "import json, agegender_tf\n"
+        "from agegender_tf import paths\n"
+        "from agegender_tf.data import splits\n"
+        "import pandas as pd\n"
+        "path = splits.committed_split_path('utkface')\n"
+        "manifest = pd.read_csv(path, dtype=str)[['file']]\n"
+        "joined = splits.load_committed_split(manifest, 'utkface')\n"
+        "files = sorted(p.relative_to(paths.manifests_dir()).as_posix()\n"
+        "               for p in paths.manifests_dir().rglob('*') if p.is_file())\n"
+        "print(json.dumps({'package': agegender_tf.__file__, 'manifests': str(paths.manifests_dir()),\n"
+        "                  'split': str(path), 'counts': joined['split'].value_counts().to_dict(), 'files': files}))\n")
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env={**env, "PYTHONPATH": str(target)},
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    packaged = target / "agegender_tf" / "_manifests"
+    assert found["package"] == str(target / "agegender_tf" / "__init__.py")
+    assert found["manifests"] == str(packaged) and found["split"] == str(packaged / "utkface" / "split.csv")
+    import pandas as pd
+
+    committed = pd.read_csv(REPO / "data_manifests" / "utkface" / "split.csv", dtype=str)
+    assert found["counts"] == committed["split"].value_counts().to_dict()
+    in_checkout = sorted(p.relative_to(REPO / "data_manifests").as_posix()
+                         for p in (REPO / "data_manifests").rglob("*") if p.suffix in (".csv", ".md"))
+    assert found["files"] == in_checkout
