@@ -199,3 +199,22 @@ def test_a_built_wheel_carries_the_committed_splits(tmp_path):
     in_checkout = sorted(p.relative_to(REPO / "data_manifests").as_posix()
                          for p in (REPO / "data_manifests").rglob("*") if p.suffix in (".csv", ".md"))
     assert found["files"] == in_checkout
+
+
+# ---------------------------------------------------------------------- the repository's address, once
+REPO_URL = PROJECT["urls"]["Repository"]
+REPO_SLUG = REPO_URL.removeprefix("https://github.com/")
+ADDRESSES = re.compile(r"(?:github\.com|colab\.research\.google\.com/github)/([\w.-]+/[\w-]+)")
+
+
+def test_readme_and_every_notebook_use_the_one_repository_url():
+    assert REPO_URL.startswith("https://github.com/") and REPO_SLUG.count("/") == 1
+    documents = [REPO / "README.md", *sorted((REPO / "notebooks").glob("*.ipynb"))]
+    for path in documents:
+        text = path.read_text(encoding="utf-8")
+        found = ADDRESSES.findall(text)
+        assert found, f"{path.name} names no repository"
+        assert set(found) == {REPO_SLUG}, f"{path.name} names {sorted(set(found))}, not {REPO_SLUG}"
+        if path.suffix == ".ipynb":
+            assert f"git clone -q {REPO_URL}.git" in text and f"colab.research.google.com/github/{REPO_SLUG}/" in text
+    assert f"git clone -q {REPO_URL}.git" in (REPO / "README.md").read_text(encoding="utf-8")
