@@ -24,7 +24,9 @@ by the bfloat16 rounding the Keras model does (``export-accuracy`` measures it).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import json
 import os
 import shutil
@@ -143,7 +145,8 @@ def _save_savedmodel(predictor, folder: Path, batch: int | None = None) -> None:
     archive = keras.export.ExportArchive()
     archive.track(predictor.network)
     archive.add_endpoint("serving_default", serve, input_signature=[spec])
-    archive.write_out(str(folder), verbose=False)
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras 3.8 prints the endpoints even with verbose=False
+        archive.write_out(str(folder), verbose=False)
 
 
 # ------------------------------------------------------------------------------------ the destination
