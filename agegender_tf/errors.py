@@ -28,3 +28,18 @@ class SplitLeakError(UsageError):
 class DiskFull(UsageError):
     """A write stopped on a full disk (ENOSPC) or quota (EDQUOT): one line naming the folder and the space needed;
     nothing half-written is left under a final name (``paths.replace_atomic``)."""
+
+
+def install_hint(extra: str) -> str:
+    """How to install one of the kit's optional extras (pyproject.toml ``[project.optional-dependencies]``):
+    ``pip install 'agegender-tf[app]'``. A command that needs an extra names it in its one-line error."""
+    return f"pip install 'agegender-tf[{extra}]'"
+
+
+class MissingExtra(UsageError):
+    """A command needs an optional package that is not installed: one line naming the package and the extra
+    that brings it (``UsageError``: exit status 2)."""
+
+    def __init__(self, needs: str, extra: str):
+        super().__init__(f"{needs}: {install_hint(extra)}")
+        self.extra = extra

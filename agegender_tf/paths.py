@@ -14,8 +14,10 @@ from pathlib import Path
 from agegender_tf.errors import DiskFull
 
 DATA_ENV = "AGEGENDER_DATA"
-# data_manifests/ sits beside the package in the checkout: one folder per dataset.
-MANIFESTS_DIR = Path(__file__).resolve().parents[1] / "data_manifests"
+# data_manifests/ sits beside the package in the checkout (one folder per dataset); a wheel carries a copy of
+# its split files inside the package (setup.py copies them at build time).
+CHECKOUT_MANIFESTS_DIR = Path(__file__).resolve().parents[1] / "data_manifests"
+PACKAGED_MANIFESTS_DIR = Path(__file__).resolve().parent / "_manifests"
 NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 # How TensorFlow's own file writers (not Python's OSError) say the same.
 NO_SPACE_TEXTS = ("No space left on device", "Disk quota exceeded")
@@ -44,8 +46,14 @@ def dataset_root(name: str) -> Path | None:
 
 
 def manifests_dir() -> Path:
-    """The ``data_manifests/`` folder: per dataset, its committed split, folds and near-duplicate pairs."""
-    return MANIFESTS_DIR
+    """The ``data_manifests/`` folder: per dataset, its committed split, folds and near-duplicate pairs.
+
+    The checkout's own folder when the kit runs from a clone (``pip install -e .``, ``PYTHONPATH``), so a
+    regenerated split is read at once; else the copy packaged in the wheel (``agegender_tf/_manifests/``)."""
+    checkout = CHECKOUT_MANIFESTS_DIR
+    if (checkout / "README.md").is_file() and (checkout.parent / "pyproject.toml").is_file():
+        return checkout
+    return PACKAGED_MANIFESTS_DIR
 
 
 @contextmanager

@@ -11,6 +11,7 @@ papermill) injects values after the tagged ``parameters`` cell. Cells that draw 
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import nbformat
@@ -20,7 +21,11 @@ from agegender_tf.experiments.presets import PRESETS, Preset
 
 HERE = Path(__file__).resolve().parent
 FIGURE_TAG = "figure"  # a cell that draws: executed, it must hold an image output
-COLAB = "https://colab.research.google.com/github/agegender-tf/agegender-tf/blob/main/notebooks/{name}.ipynb"
+ROOT = HERE.parent
+# The repository's address, written once: pyproject.toml's [project.urls] Repository (a fork changes that line).
+REPO_URL = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["urls"]["Repository"]
+REPO_SLUG = REPO_URL.removeprefix("https://github.com/")  # owner/name
+COLAB = f"https://colab.research.google.com/github/{REPO_SLUG}/blob/main/notebooks/{{name}}.ipynb"
 
 # What the kit's own trial runs showed, per preset: the observations behind some of the choices of
 # the preset's interpretation (the preset states the choices; the notebook also tells how they came about).
@@ -78,14 +83,14 @@ def notebook(preset: Preset):
             f"Paper datasets: {', '.join(preset.paper_datasets)}. Dataset used here: **{preset.dataset}**. "
             f"{preset.dataset_note}"),
         new_markdown_cell("## Setup\nIn Colab, clone the kit and install it from the clone (its committed split files "
-                          "live in `data_manifests/`); elsewhere it is already installed."),
+                          "live in `data_manifests/`; Colab's own TensorFlow is kept when it is 2.19 or later); "
+                          "elsewhere it is already installed."),
         new_code_cell(
             "import sys\n"
             "IN_COLAB = \"google.colab\" in sys.modules\n"
             "if IN_COLAB:\n"
-            "    !git clone -q https://github.com/agegender-tf/agegender-tf.git /content/agegender-tf\n"
-            "    %pip install -q -r /content/agegender-tf/requirements.txt\n"
-            "    %pip install -q --no-deps -e /content/agegender-tf\n"
+            f"    !git clone -q {REPO_URL}.git /content/agegender-tf\n"
+            "    %pip install -q -e /content/agegender-tf\n"
             "    sys.path.insert(0, \"/content/agegender-tf\")"),
         new_code_cell(
             "import os\n"

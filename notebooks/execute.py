@@ -15,12 +15,18 @@ Jupyter's inline backend (``MPLBACKEND`` is cleared for it), as in an interactiv
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell
+NEEDS = "executing a notebook needs nbformat, nbclient and ipykernel: pip install 'agegender-tf[notebooks]'"
+try:
+    import nbformat
+    from nbformat.v4 import new_code_cell
+except ImportError:  # the notebooks extra brings them
+    print(f"error: {NEEDS}", file=sys.stderr)
+    sys.exit(2)
 
 HERE = Path(__file__).resolve().parent
 INJECTED_TAG = "injected-parameters"
@@ -91,6 +97,9 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, help="the notebook's EPOCHS (agegender run --set epochs=N)")
     parser.add_argument("--timeout", type=int, help="seconds per cell (default 900 for smoke, none for --full)")
     args = parser.parse_args(argv)
+    if any(importlib.util.find_spec(name) is None for name in ("nbclient", "ipykernel")):
+        print(f"error: {NEEDS}", file=sys.stderr)
+        return 2
     from nbclient.exceptions import CellExecutionError
 
     try:

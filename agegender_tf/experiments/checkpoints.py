@@ -96,13 +96,37 @@ def remove_temporaries(folder) -> None:
 
 
 class WholeModelCheckpoint(keras.callbacks.ModelCheckpoint):
-    """``ModelCheckpoint`` whose file is written under a temporary name and renamed when whole."""
+    """``ModelCheckpoint`` whose file is written under a temporary name and renamed when whole.
+
+    Keras decides whether an epoch is saved (its own ``_save_model``, whose helpers differ between Keras 3.8
+    and 3.15); while it does, the callback's model is one whose ``save`` / ``save_weights`` go through
+    ``save_model_atomic`` / ``save_weights_atomic``."""
 
     def _save_model(self, epoch, batch, logs):
-        filepath = self._get_file_path(epoch, batch, logs)
-        if self._should_save_model(epoch, batch, logs, filepath):
-            Path(filepath).parent.mkdir(parents=True, exist_ok=True)
-            (save_weights_atomic if self.save_weights_only else save_model_atomic)(self.model, filepath)
+        model = self._model
+        self._model = _WholeWrites(model)
+        try:
+            super()._save_model(epoch, batch, logs)
+        finally:
+            self._model = model
+
+
+class _WholeWrites:
+    """``model`` with ``save`` and ``save_weights`` writing whole files; everything else is the model's."""
+
+    def __init__(self, model):
+        self._wrapped = model
+
+    def save(self, filepath, overwrite=True, **kwargs):
+        Path(filepath).parent.mkdir(parents=True, exist_ok=True)
+        save_model_atomic(self._wrapped, filepath)
+
+    def save_weights(self, filepath, overwrite=True, **kwargs):
+        Path(filepath).parent.mkdir(parents=True, exist_ok=True)
+        save_weights_atomic(self._wrapped, filepath)
+
+    def __getattr__(self, name):
+        return getattr(self._wrapped, name)
 
 
 class WholeBackupAndRestore(keras.callbacks.BackupAndRestore):

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from agegender_tf.errors import UsageError
+from agegender_tf.errors import MissingExtra, UsageError
 from agegender_tf.serving import DETECTORS
 
 APP_SCRIPT = Path(__file__).with_name("app.py")
@@ -120,7 +120,7 @@ def serve(command: list[str], grace: float = 15.0) -> int:
 
 def _app(args) -> int:
     if importlib.util.find_spec("streamlit") is None:
-        raise UsageError("the web app needs streamlit: pip install 'streamlit>=1.53,<2'")
+        raise MissingExtra("the web app needs streamlit", "app")
     if args.model is not None and not Path(args.model).exists():
         raise UsageError(f"{args.model}: no such model file or run folder")
     check_port(args.address, args.port)

@@ -266,7 +266,8 @@ def _export(args) -> int:
     from agegender_tf.serving import export
     from agegender_tf.serving import predictor as predict
 
-    export.check_destination(args.out, args.format, args.overwrite)  # before loading the model
+    export.check_available(args.format)  # before loading the model: a missing package is one line
+    export.check_destination(args.out, args.format, args.overwrite)
     predictor = predict.load(args.model, mirror=args.mirror)
     path = export.export(predictor, args.format, args.out, args.quantize, overwrite=args.overwrite)
     print(json.dumps({"out": str(path), "card": str(export.card_path(path, args.format)), "format": args.format,
@@ -277,9 +278,10 @@ def _export(args) -> int:
 def _export_accuracy(args) -> int:
     import tempfile
 
-    from agegender_tf.serving import export_accuracy
+    from agegender_tf.serving import export, export_accuracy
     from agegender_tf.serving import predictor as predict
 
+    export.check_available("tflite-run")
     if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
         raise UsageError("--batch-size and --limit must be at least 1")
     predictor = predict.load(args.model, mirror=args.mirror)

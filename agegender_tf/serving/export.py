@@ -24,6 +24,9 @@ by the bfloat16 rounding the Keras model does (``export-accuracy`` measures it).
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
 import json
 import os
 import shutil
@@ -32,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agegender_tf.errors import UsageError
+from agegender_tf.errors import MissingExtra, UsageError
 from agegender_tf.paths import disk_full_error, is_disk_full, replace_atomic, write_text_atomic
 from agegender_tf.serving.precision import float32_network, nested_layers
 from agegender_tf.serving.predictor import Predictor
@@ -41,8 +44,43 @@ FORMATS = ("savedmodel", "tflite", "onnx")
 ONNX_OPSET = 17
 
 
-class ExportUnavailable(UsageError):
-    """The format needs a package that is not installed (one line saying which)."""
+class ExportUnavailable(MissingExtra):
+    """The format needs a package that is not installed: one line saying which, and that the ``export`` extra
+    (``pip install 'agegender-tf[export]'``) brings it."""
+
+    def __init__(self, needs: str):
+        super().__init__(needs, "export")
+
+
+def check_available(fmt: str) -> None:
+    """Raise ``ExportUnavailable`` when writing ``fmt`` (``onnx``: tf2onnx and onnx) or measuring TFLite files
+    (``tflite-run``: LiteRT, or TensorFlow's own interpreter where it still has one) needs a package that is
+    not installed; the commands call it before loading the model."""
+    if fmt == "onnx":
+        missing = [name for name in ("tf2onnx", "onnx") if importlib.util.find_spec(name) is None]
+        if missing:
+            raise ExportUnavailable(f"ONNX export needs {' and '.join(missing)}")
+    elif fmt == "tflite-run":
+        tflite_interpreter()
+    elif fmt == "onnx-run" and importlib.util.find_spec("onnxruntime") is None:
+        raise ExportUnavailable("running an ONNX model needs onnxruntime")
+
+
+def tflite_interpreter():
+    """The TFLite interpreter class: LiteRT's (``ai-edge-litert``, the successor), else ``tf.lite.Interpreter``
+    (deprecated, still in TF 2.19 to 2.21); ``ExportUnavailable`` when neither is there."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter
+    except ImportError:
+        pass
+    import tensorflow as tf
+
+    interpreter = getattr(tf.lite, "Interpreter", None)
+    if interpreter is None:  # LiteRT is a core dependency (BlazeFace runs on it): reinstall the kit
+        raise UsageError("running a TFLite file needs ai-edge-litert: pip install 'ai-edge-litert>=2.0,<3'")
+    return interpreter
 
 
 class ExportFailed(UsageError):
@@ -107,7 +145,8 @@ def _save_savedmodel(predictor, folder: Path, batch: int | None = None) -> None:
     archive = keras.export.ExportArchive()
     archive.track(predictor.network)
     archive.add_endpoint("serving_default", serve, input_signature=[spec])
-    archive.write_out(str(folder), verbose=False)
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras 3.8 prints the endpoints even with verbose=False
+        archive.write_out(str(folder), verbose=False)
 
 
 # ------------------------------------------------------------------------------------ the destination
@@ -229,11 +268,8 @@ def export(predictor, fmt: str, out, quantize: str | None = None, overwrite: boo
             with replace_atomic(out) as temporary:
                 temporary.write_bytes(data)
         else:
-            try:
-                import tf2onnx
-            except ImportError:
-                raise ExportUnavailable("ONNX export needs tf2onnx and onnx "
-                                        "(pip install tf2onnx onnx onnxruntime)") from None
+            check_available("onnx")
+            import tf2onnx
             serve, spec = _serving_function(predictor)
             with replace_atomic(out) as temporary:
                 tf2onnx.convert.from_function(serve, input_signature=[spec], opset=ONNX_OPSET,
@@ -258,13 +294,7 @@ def load_exported(path, fmt: str):
         serve = tf.saved_model.load(str(path)).signatures["serving_default"]
         return lambda images: {k: v.numpy() for k, v in serve(image=tf.constant(images, tf.float32)).items()}
     if fmt == "tflite":
-        try:  # LiteRT, the TFLite interpreter's successor; tf.lite.Interpreter is deprecated in TF 2.21
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError:
-            import tensorflow as tf
-
-            Interpreter = tf.lite.Interpreter
-        interpreter = Interpreter(model_path=str(path))
+        interpreter = tflite_interpreter()(model_path=str(path))
         runner = interpreter.get_signature_runner("serving_default")
         fixed = int(runner.get_input_details()["image"]["shape_signature"][0])  # -1: any batch size
 
@@ -282,10 +312,9 @@ def load_exported(path, fmt: str):
 
         return run_tflite
     if fmt == "onnx":
-        try:
-            import onnxruntime
-        except ImportError:
-            raise ExportUnavailable("running an ONNX model needs onnxruntime (pip install onnxruntime)") from None
+        check_available("onnx-run")
+        import onnxruntime
+
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         input_name = session.get_inputs()[0].name
         names = [o.name for o in session.get_outputs()]

@@ -75,7 +75,7 @@ FIELD_RULES: dict[str, Rule] = {
     "ensemble_loss": choice(*ENSEMBLE_LOSSES),
     "face_crop": mapping({"detector": text(), "scale_std": number(0.0, low_open=False),
                           "shift_std": number(0.0, low_open=False), "rotation_std": number(0.0, low_open=False)},
-                         required=("detector",)),
+                         required=("detector",), none=True),
 }
 
 
