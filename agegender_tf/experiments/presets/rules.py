@@ -78,10 +78,13 @@ def anything() -> Rule:
     return lambda value: None
 
 
-def mapping(keys: dict[str, Rule] | None = None, required: tuple[str, ...] = ()) -> Rule:
-    """A dict whose keys are among ``keys`` (any keys when None), each value passing its rule."""
+def mapping(keys: dict[str, Rule] | None = None, required: tuple[str, ...] = (), none: bool = False) -> Rule:
+    """A dict whose keys are among ``keys`` (any keys when None), each value passing its rule; with ``none``
+    also None (a field that is off when unset)."""
 
     def rule(value):
+        if value is None and none:
+            return None
         if not isinstance(value, dict):
             return "must be a dict"
         for key in required:
