@@ -1,8 +1,9 @@
 """Benchmarks (speed targets are measured here, never in timed tests): ``python -m agegender_tf.bench VERB``.
 
 Verbs: ``pipeline`` (``bench.pipeline``), ``train`` and ``precision`` (``bench.train``), ``predict``,
-``faces-memory`` and ``framing`` (``bench.predict``). Each prints one JSON object (``--json``) with the
-machine it ran on, so a number is never read without its context.
+``faces-memory`` and ``framing`` (``bench.predict``), ``scale`` (``bench.scale``: memory and speed at N
+faces). Each prints one JSON object (``--json``) with the machine it ran on, so a number is never read
+without its context.
 """
 
 from __future__ import annotations

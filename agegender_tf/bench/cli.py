@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from agegender_tf.bench import hostile, print_report, release_models
+from agegender_tf.bench import hostile, print_report, release_models, scale
 from agegender_tf.bench.pipeline import bench_pipeline
 from agegender_tf.bench.predict import add_benchmarks
 from agegender_tf.bench.train import PRECISION_SETTINGS, bench_precision, bench_train, resolve_bench_preset
@@ -48,7 +48,10 @@ def main(argv=None) -> int:
                                help="passes over the settings, alternating forward and reverse order")
     add_benchmarks(sub)  # predict, faces-memory, framing
     hostile.add_benchmark(sub)
+    scale.add_benchmark(sub)
     args = parser.parse_args(argv)
+    if getattr(args, "run_scale", None):  # one JSON object per size, each measured in a fresh process
+        return args.run_scale(args)
     if getattr(args, "run_benchmark", None):  # predict, faces-memory, framing, hostile-memory
         report, summary = args.run_benchmark(args)
         print_report(report, summary, args.json)
