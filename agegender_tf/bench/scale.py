@@ -44,11 +44,11 @@ def linked_faces(source: str | Path, faces: int, folder: str | Path) -> Path:
     originals = []
     for path in sorted(resolve_root(Path(source) / "utkface" if (Path(source) / "utkface").is_dir() else source)
                        .iterdir()):
-        labels, _, warning = parse_name(path.name)
-        if labels is not None and warning is None:
+        labels, _, _ = parse_name(path.name)
+        if labels is not None and labels["race"] is not None:  # the link's name has all three labels
             originals.append((path.resolve(), labels))
     if not originals:
-        raise FileNotFoundError(f"no regularly named UTKFace faces under {source}")
+        raise FileNotFoundError(f"no UTKFace faces with age, gender and race labels under {source}")
     images.mkdir(parents=True, exist_ok=True)
     genders = {"male": 0, "female": 1}
     for k in range(faces):
