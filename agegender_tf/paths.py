@@ -14,6 +14,9 @@ from pathlib import Path
 from agegender_tf.errors import DiskFull
 
 DATA_ENV = "AGEGENDER_DATA"
+# Where the kit keeps what it can rebuild (the streaming pipeline's packed faces): $AGEGENDER_CACHE, else
+# ~/.cache/agegender-tf.
+CACHE_ENV = "AGEGENDER_CACHE"
 # data_manifests/ sits beside the package in the checkout (one folder per dataset); a wheel carries a copy of
 # its split files inside the package (setup.py copies them at build time).
 CHECKOUT_MANIFESTS_DIR = Path(__file__).resolve().parents[1] / "data_manifests"
@@ -43,6 +46,12 @@ def dataset_root(name: str) -> Path | None:
         return None
     path = home / name
     return path if path.is_dir() else None
+
+
+def cache_home() -> Path:
+    """The folder named by ``AGEGENDER_CACHE``, else ``~/.cache/agegender-tf`` (not created here)."""
+    value = os.environ.get(CACHE_ENV)
+    return Path(value).expanduser() if value else Path.home() / ".cache" / "agegender-tf"
 
 
 def manifests_dir() -> Path:

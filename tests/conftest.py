@@ -1,6 +1,7 @@
 """Shared fixtures: the real datasets (through AGEGENDER_DATA), the five source documents, a UTKFace-layout
 data root and one finished smoke run trained once per session, the subprocess runs started in the background
-(a mirrored run, a killed run, the notebook smoke runs), and a quiet, CPU-only TensorFlow."""
+(a mirrored run, a killed run, the notebook smoke runs), a quiet, CPU-only TensorFlow and a cache folder
+of the session ($AGEGENDER_CACHE: the streaming pipeline's packs)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,18 @@ from concurrent.futures import Future
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import atexit
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from agegender_tf.paths import data_home, dataset_root
+from agegender_tf.paths import CACHE_ENV, data_home, dataset_root
+
+# The streaming pipeline's packs go to a folder of this session (and its subprocesses), never ~/.cache.
+os.environ[CACHE_ENV] = tempfile.mkdtemp(prefix="agegender-test-cache-")
+atexit.register(shutil.rmtree, os.environ[CACHE_ENV], True)
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,8 @@
 
 Verbs: ``pipeline`` (``bench.pipeline``), ``train`` and ``precision`` (``bench.train``), ``predict``,
 ``faces-memory`` and ``framing`` (``bench.predict``), ``hostile-memory`` (``bench.hostile``), ``detectors``
-(``bench.detectors``). Each prints one JSON object (``--json``) with the
-machine it ran on, so a number is never read without its context.
+(``bench.detectors``), ``scale`` (``bench.scale``: memory and speed at N faces). Each prints one JSON object
+(``--json``) with the machine it ran on, so a number is never read without its context.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import argparse
 import os
 
 from agegender_tf import import_tensorflow_quietly
-from agegender_tf.bench import detectors, hostile, print_report, release_models
+from agegender_tf.bench import detectors, hostile, print_report, release_models, scale
 from agegender_tf.bench.pipeline import bench_pipeline
 from agegender_tf.bench.predict import add_benchmarks
 from agegender_tf.bench.train import PRECISION_SETTINGS, bench_precision, bench_train, resolve_bench_preset
@@ -50,7 +50,10 @@ def main(argv=None) -> int:
     add_benchmarks(sub)  # predict, faces-memory, framing
     hostile.add_benchmark(sub)
     detectors.add_benchmark(sub)
+    scale.add_benchmark(sub)
     args = parser.parse_args(argv)
+    if getattr(args, "run_scale", None):  # one JSON object per size, each measured in a fresh process
+        return args.run_scale(args)
     import_tensorflow_quietly()  # every verb times or describes TensorFlow: start it without its start-up lines
     if getattr(args, "run_benchmark", None):  # predict, faces-memory, framing, hostile-memory, detectors
         report, summary = args.run_benchmark(args)

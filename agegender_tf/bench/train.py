@@ -57,17 +57,18 @@ class MainNetwork:
     gender network of a preset that trains gender and age separately).
     """
 
-    def __init__(self, preset, data_root, seed: int, parts=("train",)):
+    def __init__(self, preset, data_root, seed: int, parts=("train",), split: dict | None = None):
         from agegender_tf.experiments import runner
         from agegender_tf.pipelines.targets import usable_rows
 
         self.preset = preset
         self.seed = seed
-        plan = runner.network_plan(preset, preset.task_groups[0])
+        self.plan = plan = runner.network_plan(preset, preset.task_groups[0])
         self.name, self.builder, self.tasks, self.kwargs = plan.run.name, plan.builder, plan.tasks, plan.kwargs
         self.loss, self.metrics, self.loss_weights = plan.loss, plan.metrics, plan.loss_weights
         binning = runner.preset_binning(preset)
-        split, _ = runner.load_data(preset, data_root, seed)
+        if split is None:  # ``split``: manifests given instead of the preset's split of data_root's dataset
+            split, _ = runner.load_data(preset, data_root, seed)
         usable = {name: usable_rows(split[name], outputs=self.tasks, binning=binning)[0] for name in parts}
         if len(usable["train"]) < preset.batch_size:
             raise ValueError(f"preset {preset.name}: {len(usable['train'])} training faces, fewer than one batch "

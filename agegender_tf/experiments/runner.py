@@ -138,12 +138,15 @@ def augment_spec(preset: Preset, model_name: str, kwargs: dict):
 
 
 def make_datasets(preset, spec, tasks, parts, seed, binning, worker: Worker | None = None):
-    """The parts' datasets; over several workers (``worker``), train and val each read this worker's files
-    (``workers``), and the test set (scored by the chief alone) is whole."""
+    """The tf.data pipeline of each part (``tfdata.make_dataset``): the training part augmented and shuffled;
+    each part in memory or streamed from disk as the preset's ``pipeline`` says (default: by its size). Over
+    several workers (``worker``), train and val each read this worker's files (``workers``), and the test set
+    (scored by the chief alone) is whole."""
     from agegender_tf.pipelines.tfdata import make_dataset
 
+    settings = preset.pipeline or {}
     common = dict(image_size=preset.image_size, batch_size=preset.batch_size, outputs=tuple(tasks), binning=binning,
-                  face_crop=face_crop(preset))
+                  face_crop=face_crop(preset), mode=settings.get("mode"), shuffle_buffer=settings.get("shuffle_buffer"))
     datasets = {}
     for name, frame in parts.items():
         if worker is not None and worker.several and name != "test":

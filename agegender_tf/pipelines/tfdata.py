@@ -3,7 +3,8 @@
 Parallel decode (PNG, grayscale and CMYK convert to RGB), resize to the load size, an optional
 cache of the decoded uint8 images, seeded shuffle, batching, then augmentation mapped on the
 batched dataset (not inside the model) and prefetch. Every file is validated up front
-(``checks.py``): a bad file stops the build with its name; nothing is skipped.
+(``checks.py``): a bad file stops the build with its name; nothing is skipped. Above a size the
+decoded faces stream from a pack on disk instead, through a bounded shuffle buffer (``stream.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from agegender_tf.pipelines.augment_tf import finish_batch
 from agegender_tf.pipelines.checks import require_readable
 from agegender_tf.pipelines.framing import FaceCrop, box_array, framed_face, photo_degrade
 from agegender_tf.pipelines.spec import AugmentSpec
+from agegender_tf.pipelines.stream import STREAM_SHUFFLE_BUFFER, choose_mode, ensure_pack, read_pack
 from agegender_tf.pipelines.targets import encode_targets, split_subset
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -55,6 +57,43 @@ def resize_to_load_size(image, load_size):
     return resized
 
 
+def _in_memory(paths, labels, boxes, load_size, shuffle, seed, buffer, cache):
+    """(image, labels) of every row, decoded; with ``cache`` kept in memory (or in that file) and then
+    shuffled over ``buffer`` faces (the whole set by default: an exact shuffle)."""
+    framed = boxes is not None
+    ds = tf.data.Dataset.from_tensor_slices((paths, boxes, labels) if framed else (paths, labels))
+    if shuffle and not cache:
+        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    if framed:  # the whole image is kept: the face is cut after the cache, jittered anew each epoch
+        ds = ds.map(lambda p, b, y: ((decode_file(p, None), b), y), num_parallel_calls=AUTOTUNE, deterministic=True)
+    else:
+        ds = ds.map(lambda p, y: (decode_file(p, load_size), y), num_parallel_calls=AUTOTUNE, deterministic=True)
+    if cache:
+        ds = ds.cache() if cache is True else ds.cache(str(cache))
+        if shuffle:
+            ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    return ds
+
+
+def _streamed(paths, labels, boxes, load_size, shuffle, seed, buffer, stream_dir):
+    """The same elements as ``_in_memory`` read from the pack of ``paths`` (written first where there is
+    none, ``stream.ensure_pack``); training shuffles over ``buffer`` faces."""
+    framed = boxes is not None
+    size = None if framed else load_size
+    folder, meta = ensure_pack(paths, lambda p: decode_file(p, size), size, stream_dir)
+    ds = read_pack(folder, meta, training=shuffle, seed=seed)
+    if shuffle:
+        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    table = tf.nest.map_structure(tf.constant, labels)
+    box_table = tf.constant(boxes) if framed else None
+
+    def rejoin(index, image):
+        y = tf.nest.map_structure(lambda column: tf.gather(column, index), table)
+        return ((image, tf.gather(box_table, index)) if framed else image), y
+
+    return ds.map(rejoin, num_parallel_calls=AUTOTUNE, deterministic=True)
+
+
 def make_dataset(
     manifest: pd.DataFrame,
     spec: AugmentSpec,
@@ -73,6 +112,8 @@ def make_dataset(
     warp: str = "opencv",
     face_crop: FaceCrop | None = None,
     shard: tuple[int, int] | None = None,
+    mode: str | None = None,
+    stream_dir=None,
 ) -> tf.data.Dataset:
     """Batches of (float32 images [B, H, W, 3] preprocessed by ``spec``, labels).
 
@@ -89,35 +130,32 @@ def make_dataset(
     A spec's photo degradations (``AugmentSpec.photo_augments``) run per training image before batching.
     ``shard=(i, n)``: only every n-th file from the i-th (worker i of n, ``experiments.workers``), taken
     before decoding; ``batch_size`` stays the global batch, which tf.distribute splits over the replicas.
+    ``mode``: "memory" (the above), "stream" (``stream.py``: the decoded faces packed once on disk under
+    ``stream_dir``, default ``stream.stream_root()``, read back through a shuffle buffer of
+    ``shuffle_buffer`` faces, default ``STREAM_SHUFFLE_BUFFER``; the pack is the validation) or "auto"
+    (None: ``stream.choose_mode`` by the number of faces). Only ``cache=True`` streams.
     """
     manifest = split_subset(manifest, spec.validation_split, subset)
     if len(manifest) == 0:
         raise ValueError("manifest has no rows")
     targets = encode_targets(manifest, outputs, binning)
     paths = manifest["path"].astype(str).tolist()
-    if validate:
-        require_readable(paths)
     labels = targets[outputs[0]] if len(targets) == 1 else targets
     load_size, out_size = spec.sizes(image_size)
-    shuffle = training
-    buffer = shuffle_buffer or len(paths)
-
     framed = face_crop is not None
-    items = (paths, box_array(manifest), labels) if framed else (paths, labels)
-    ds = tf.data.Dataset.from_tensor_slices(items)
-    if shard is not None:
-        ds = ds.shard(shard[1], shard[0])
-        buffer = -(-buffer // shard[1])
-    if shuffle and not cache:
-        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-    if framed:  # the whole image is kept: the face is cut after the cache, jittered anew each epoch
-        ds = ds.map(lambda p, b, y: ((decode_file(p, None), b), y), num_parallel_calls=AUTOTUNE, deterministic=True)
+    boxes = box_array(manifest) if framed else None
+    if shard is not None:  # this worker's files: every n-th from the i-th, before anything is decoded
+        index, count = shard
+        paths = paths[index::count]
+        labels = tf.nest.map_structure(lambda column: column[index::count], labels)
+        boxes = None if boxes is None else boxes[index::count]
+    if cache is True and choose_mode(mode, len(paths), load_size) == "stream":
+        ds = _streamed(paths, labels, boxes, load_size, training, seed,
+                       shuffle_buffer or STREAM_SHUFFLE_BUFFER, stream_dir)
     else:
-        ds = ds.map(lambda p, y: (decode_file(p, load_size), y), num_parallel_calls=AUTOTUNE, deterministic=True)
-    if cache:
-        ds = ds.cache() if cache is True else ds.cache(str(cache))
-        if shuffle:
-            ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+        if validate:
+            require_readable(paths)
+        ds = _in_memory(paths, labels, boxes, load_size, training, seed, shuffle_buffer or len(paths), cache)
     degrade = training and spec.photo_augments
     if framed or degrade:
         image_seeds = tf.data.Dataset.random(seed=None if seed is None else seed + 1,

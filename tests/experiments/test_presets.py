@@ -195,6 +195,9 @@ def test_overrides_are_typed_and_dotted():
     ("augment=granet", "did you mean gra_net"), ("binning=None", "the age_group task needs a binning"),
     ("tta=tencrop", "tta must be one of 'center', 'oversample'"), ("title=x", "'title' cannot be set"),
     ("profile=cpu", "use --profile"), ("model_args=3", "model_args must be a dict"),
+    ("pipeline.mode=disk", "pipeline.mode must be one of 'memory', 'stream', 'auto'"),
+    ("pipeline.shuffle_buffer=0", "pipeline.shuffle_buffer must be an integer >= 1"),
+    ("pipeline.cache=1", "pipeline.cache: no such key"),
 ])
 def test_bad_overrides_are_refused_with_one_line(bad, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")) as caught:
@@ -208,6 +211,15 @@ def test_good_overrides_pass_the_schema():
         "callbacks.time_limit={'minutes': 3}", "split={'kind': 'holdout', 'test_size': 0.3}", "tta=center"])
     assert preset.max_train_images == 500 and preset.optimizer["momentum"] == 0.5
     assert preset.callbacks["time_limit"] == {"minutes": 3} and preset.split["kind"] == "holdout"
+
+
+def test_the_pipeline_mode_is_unset_by_default_and_settable():
+    """No preset sets ``pipeline`` (a run picks the mode by its size); ``--set pipeline.mode=...`` forces one,
+    and an unset field (None) is what a fingerprint made before the field existed lacks (absent = None)."""
+    assert all(get_preset(name).pipeline is None for name in NAMES)
+    preset = apply_overrides(get_preset("cnn_lstm"), ["pipeline.mode=stream", "pipeline.shuffle_buffer=2000"])
+    assert preset.pipeline == {"mode": "stream", "shuffle_buffer": 2000}
+    assert apply_overrides(get_preset("cnn_lstm"), ["pipeline={'mode': 'memory'}"]).pipeline == {"mode": "memory"}
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -78,6 +78,10 @@ class Preset:
     # every face from that detector's box (data_manifests/<dataset>/boxes_<detector>.csv) with the detector's
     # framing, jittered at training (``pipelines.framing.FaceCrop``). None: the dataset's own crops.
     face_crop: dict | None = None
+    # How the tf.data pipeline holds the decoded faces (``pipelines.stream``): {"mode": "memory" | "stream" |
+    # "auto", "shuffle_buffer": n}. None (and "auto"): in memory up to 50,000 faces, streamed from a pack on
+    # disk above (IMDB-WIKI), with a shuffle buffer of the whole set in memory and of 10,000 faces streamed.
+    pipeline: dict | None = None
     paper_numbers: tuple[dict, ...] = ()
     interpretation: tuple[tuple[str, str], ...] = ()
     smoke: dict = field(default_factory=dict)

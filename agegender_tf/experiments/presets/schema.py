@@ -76,6 +76,8 @@ FIELD_RULES: dict[str, Rule] = {
     "face_crop": mapping({"detector": text(), "scale_std": number(0.0, low_open=False),
                           "shift_std": number(0.0, low_open=False), "rotation_std": number(0.0, low_open=False)},
                          required=("detector",), none=True),
+    "pipeline": mapping({"mode": choice("memory", "stream", "auto"), "shuffle_buffer": integer(1)},  # stream.MODES
+                        none=True),
 }
 
 
@@ -139,6 +141,8 @@ def apply_overrides(preset: Preset, assignments: list[str] | tuple[str, ...]) ->
         value = parse_value(value_text)
         if rest:
             current = changes.get(head, getattr(preset, head, None))
+            if current is None and head in ("pipeline", "face_crop"):  # unset dict fields: start empty
+                current = {}
             if not isinstance(current, dict):
                 if head in FIELD_RULES or hasattr(preset, head):
                     raise UsageError(f"{source}: field {head!r} is not a dict, so {key!r} cannot be set")
