@@ -83,10 +83,15 @@ def _mtcnn():
     return MTCNN()
 
 
-def require_detector(detector: str) -> None:
-    """Load ``detector`` now: ValueError for an unknown name, ImportError saying what to install."""
+def check_detector(detector: str) -> None:
+    """ValueError for a name that is not one of ``DETECTORS``, naming them."""
     if detector not in DETECTORS:
         raise ValueError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
+
+
+def require_detector(detector: str) -> None:
+    """Load ``detector`` now: ValueError for an unknown name, ImportError saying what to install."""
+    check_detector(detector)
     if detector == "mtcnn":
         _mtcnn()
     elif detector == "blazeface":
@@ -117,7 +122,8 @@ def _detect_raw(image: np.ndarray, detector: str, pad: float, **options) -> list
         found = blazeface.detect(padded, **options)
         return [FaceBox(int(round(x)) - px, int(round(y)) - py, max(1, int(round(w))), max(1, int(round(h))), score)
                 for (x, y, w, h), score in found]
-    raise ValueError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
+    check_detector(detector)
+    raise AssertionError(f"detector {detector!r} is listed in DETECTORS but not run here")
 
 
 def _mtcnn_box(found: dict, px: int, py: int) -> FaceBox:
@@ -143,8 +149,7 @@ def detect_faces(image, detector: str = "haar", max_side: int = DETECT_SIDE, pad
     ``options`` go to the detector (Haar: ``scale_factor``, ``min_neighbors``, ``min_size``;
     MTCNN: ``min_face_size``, ``threshold_onet`` ...; BlazeFace: ``min_score``, ``small_face_score``, ``scales``).
     """
-    if detector not in DETECTORS:
-        raise ValueError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
+    check_detector(detector)
     if isinstance(image, np.ndarray):
         image = as_rgb_uint8(image)
         full_width, full_height = image.shape[1], image.shape[0]
