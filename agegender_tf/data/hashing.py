@@ -70,11 +70,8 @@ class FileMemo:
 @FileMemo
 def content_hash(path: str | Path) -> str:
     """SHA-1 of the file's bytes: equal hashes mean byte-identical copies."""
-    digest = hashlib.sha1()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha1").hexdigest()
 
 
 def hash_all(paths: Iterable[str | Path], workers: int | None = None) -> list[str]:

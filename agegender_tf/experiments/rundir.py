@@ -87,11 +87,8 @@ def write_csv_atomic(frame: pd.DataFrame, path: str | Path) -> Path:
 
 # -------------------------------------------------------------------------------------- fingerprint
 def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 # Committed split files a run folder may have recorded by their whole file's sha256 (before fingerprints
