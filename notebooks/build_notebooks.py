@@ -118,7 +118,7 @@ def notebook(preset: Preset):
             f"OUT = os.path.join(os.environ.get(\"AGEGENDER_RUNS\", \"runs\"), \"{name}_notebook\")",
             metadata={"tags": ["parameters"]}),
         new_code_cell(
-            "from agegender_tf.experiments import presets, runner\n"
+            "from agegender_tf.experiments import plans, presets, runner\n"
             "OVERRIDES = [f\"image_size={IMAGE_SIZE}\"] * (IMAGE_SIZE is not None) "
             "+ [f\"epochs={EPOCHS}\"] * (EPOCHS is not None)\n"
             f"preset = presets.resolve(\"{name}\", smoke=SMOKE, profile=PROFILE, overrides=OVERRIDES)\n"
@@ -148,7 +148,7 @@ def notebook(preset: Preset):
             "from agegender_tf.pipelines.tfdata import make_dataset\n"
             "# the main network as the run trains it: builder, arguments, augmentation (with the model's size and\n"
             "# crop, its preprocessing facts), losses; the augmentation is shown as x/255\n"
-            "plan = runner.network_plan(preset, preset.task_groups[0])\n"
+            "plan = plans.network_plan(preset, preset.task_groups[0])\n"
             "spec = plan.augment.replace(preprocess=\"rescale\")\n"
             "sample = data.manifest.sample(8, random_state=SEED)\n"
             "# shuffle_buffer=1 keeps the sample's order, so each face keeps its caption\n"
@@ -164,21 +164,50 @@ def notebook(preset: Preset):
             "                               title=f\"Eight {preset.dataset} training faces\")\n"
             "plt.show()",
             metadata={"tags": [FIGURE_TAG]}),
-        new_markdown_cell("## Model\nThe network of the paper, built by the model registry with the preset's "
-                          "arguments."),
-        new_code_cell(
-            "from agegender_tf import models\n"
-            "model = models.build(plan.builder, **plan.kwargs)\n"
-            "model.summary(line_length=110)"),
         new_markdown_cell(
-            "## Training and evaluation\n`runner.run` trains every network of the preset with the paper's optimizer "
-            "and callbacks (plus BackupAndRestore: rerunning this cell after an interruption resumes), scores the "
-            "best checkpoint on the test faces and writes `report.json`, `predictions.csv`, `history.csv` and the "
-            "figures to `OUT`. The same as `agegender run " + name
-            + " --data-root DATA_ROOT --out OUT [--smoke] [--profile cpu]`."),
+            "## The split and the input pipelines\n`runner.start` begins the run folder `OUT` (it refuses a folder "
+            "holding another run's files, and records the preset). `plans.load_data` splits the faces (the "
+            "committed split, or the paper's protocol) and checks that no subject, copy or near-duplicate crosses "
+            "the parts; `runner.network_data` keeps the faces that carry the network's labels and builds the "
+            "`tf.data` pipelines: the training faces augmented and shuffled, validation and test faces as they are."),
         new_code_cell(
-            "result = runner.run(preset, DATA_ROOT, OUT, smoke=SMOKE, seed=SEED, verbose=2)\n"
-            "print(result[\"protocol\"][\"counts\"])"),
+            "runner.start(preset, DATA_ROOT, OUT, seed=SEED, smoke=SMOKE)\n"
+            "parts, counts = plans.load_data(preset, DATA_ROOT, SEED)\n"
+            "print({part: len(frame) for part, frame in parts.items()}, \"| no leak:\",\n"
+            "      counts[\"leak_check\"][\"ok\"])\n"
+            "data = runner.network_data(preset, plan, parts, SEED)\n"
+            "data.datasets[\"train\"].element_spec"),
+        new_markdown_cell("## Model\nThe network of the paper, built by the model registry with the preset's "
+                          "arguments (`plan.builder`, `plan.kwargs`), its weights drawn from `SEED`; then compiled "
+                          "with the paper's optimizer and the losses, loss weights and metrics of its heads."),
+        new_code_cell(
+            "model = runner.build_network(preset, plan, SEED)\n"
+            "model.summary(line_length=110)"),
+        new_code_cell(
+            "model, fit = runner.compile_network(preset, plan, model, data)\n"
+            "print(type(model.optimizer).__name__, preset.optimizer)\n"
+            "print(\"losses:\", model.loss, \"| weights:\", plan.loss_weights)"),
+        new_markdown_cell(
+            "## Training\n`model.fit` with the paper's callbacks (`preset.callbacks`) and the kit's own: the "
+            "best-`val_loss` checkpoint, BackupAndRestore (rerunning this cell after an interruption resumes from "
+            "the last finished epoch) and the CSV history, in `OUT/train/<network>/`."),
+        new_code_cell(
+            "print(preset.callbacks, \"| epochs:\", preset.epochs)\n"
+            "history = runner.fit_network(preset, plan, model, fit, OUT, verbose=2)\n"
+            "history.tail()"),
+        new_markdown_cell(
+            "## Evaluation and report\n`runner.finish` trains the preset's other networks the same way (its other "
+            "task groups and the paper's comparisons), loads the one fitted above, scores every network and "
+            "baseline once on the test faces, and writes `report.json`, `predictions.csv`, `history.csv` and the "
+            "figures to `OUT`. The whole run in one call is `runner.run(preset, DATA_ROOT, OUT)`, or `agegender run "
+            + name + " --data-root DATA_ROOT --out OUT [--smoke] [--profile cpu]`: the same folder. Then every "
+            "network is scored out of domain, on the Adience faces under `DATA_ROOT` where there are any, through "
+            "the predictor's face detector, as `agegender run` does."),
+        new_code_cell(
+            "result = runner.finish(preset, DATA_ROOT, OUT, parts, counts, seed=SEED, smoke=SMOKE, verbose=2)\n"
+            "from agegender_tf.serving.out_of_domain import score_run\n"
+            "out_of_domain = score_run(OUT, DATA_ROOT, smoke=SMOKE)\n"
+            "out_of_domain[\"networks\"] if out_of_domain else \"no Adience faces under DATA_ROOT\""),
         new_code_cell(
             "from agegender_tf.experiments.report import metrics_table\n"
             "metrics_table(result)"),

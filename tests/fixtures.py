@@ -178,11 +178,11 @@ def make_tiny_model(folder: Path) -> Path:
     import keras
 
     from agegender_tf import model_card, models
-    from agegender_tf.experiments import runner
+    from agegender_tf.experiments import plans
 
-    preset = runner.resolve_preset("gra_net", smoke=True, overrides=TINY_GRA_NET[1::2])
-    kwargs = runner.model_kwargs(dataclasses.replace(preset, model="gra_net"), TASKS, dict(preset.model_args))
-    spec = runner.augment_spec(preset, "gra_net", kwargs)
+    preset = plans.resolve_preset("gra_net", smoke=True, overrides=TINY_GRA_NET[1::2])
+    kwargs = plans.model_kwargs(dataclasses.replace(preset, model="gra_net"), TASKS, dict(preset.model_args))
+    spec = plans.augment_spec(preset, "gra_net", kwargs)
     keras.utils.set_random_seed(0)
     folder.mkdir(parents=True, exist_ok=True)
     models.build("gra_net", **kwargs).save(folder / "best.keras")

@@ -4,8 +4,8 @@
 builds, per size N, a folder of N faces in UTKFace's layout: links to the real UTKFace faces (from
 ``--data-root``) under distinct names (each link's date field is its number, so names are unique and
 labels are the linked face's; decoding is real, every link decoded on its own). In a fresh subprocess
-per size it then trains the preset's main network (``bench.train.MainNetwork``: ``runner.network_plan``
-and ``runner.make_datasets``, the pipeline a run builds, in the mode a run would pick) on all N faces for
+per size it then trains the preset's main network (``bench.train.MainNetwork``: ``plans.network_plan``
+and ``plans.make_datasets``, the pipeline a run builds, in the mode a run would pick) on all N faces for
 S steps and prints one JSON object: ``faces``, ``mode``, ``peak_rss_mb`` (the whole process:
 ``ru_maxrss``), ``img_s`` (the steps after ``--warmup``), ``first_step_s`` (from reading the folder to the
 end of the first training step: validation or the pack, the cache fill, the model), and the pack. With
@@ -66,7 +66,7 @@ def measure(preset, root: str | Path, *, steps: int, warmup: int, seed: int) -> 
 
     from agegender_tf.bench.train import MainNetwork
     from agegender_tf.data.readers import read_dataset
-    from agegender_tf.experiments import runner
+    from agegender_tf.experiments import plans
     from agegender_tf.pipelines import stream
     from agegender_tf.pipelines.targets import usable_rows
 
@@ -75,8 +75,8 @@ def measure(preset, root: str | Path, *, steps: int, warmup: int, seed: int) -> 
     manifest_s = time.perf_counter() - started
     # The linked faces have no detector boxes: the dataset's own crops (a framed run streams whole images).
     preset = dataclasses.replace(preset, dataset="utkface", max_train_images=None, face_crop=None)
-    plan = runner.network_plan(preset, preset.task_groups[0])
-    usable = usable_rows(manifest, outputs=plan.tasks, binning=runner.preset_binning(preset))[0]
+    plan = plans.network_plan(preset, preset.task_groups[0])
+    usable = usable_rows(manifest, outputs=plan.tasks, binning=plans.preset_binning(preset))[0]
     load_size = plan.augment.sizes(preset.image_size)[0]
     mode = stream.choose_mode((preset.pipeline or {}).get("mode"), len(usable), load_size)
     pack = stream.stream_root() / stream.pack_key(usable["path"].astype(str).tolist(), load_size) \

@@ -26,7 +26,7 @@ PRECISION_SETTINGS = {
 }
 def resolve_bench_preset(name: str, *, smoke: bool = False, profile: str | None = None, overrides=()):
     """The preset as ``agegender run`` resolves it (``--profile``, ``--smoke``, ``--set``)."""
-    from agegender_tf.experiments.runner import resolve_preset
+    from agegender_tf.experiments.plans import resolve_preset
 
     return resolve_preset(name, smoke=smoke, overrides=overrides, profile=profile)
 
@@ -53,28 +53,28 @@ def _fit_rounds(model, dataset, batch_size: int, warmup: int, steps: int, rounds
 class MainNetwork:
     """One preset's main network as the runner trains it: builder, arguments, tasks, loss, pipeline.
 
-    The network is ``runner.network_plan`` of the preset's own model on its first task group (e.g. the
+    The network is ``plans.network_plan`` of the preset's own model on its first task group (e.g. the
     gender network of a preset that trains gender and age separately).
     """
 
     def __init__(self, preset, data_root, seed: int, parts=("train",), split: dict | None = None):
-        from agegender_tf.experiments import runner
+        from agegender_tf.experiments import plans
         from agegender_tf.pipelines.targets import usable_rows
 
         self.preset = preset
         self.seed = seed
-        self.plan = plan = runner.network_plan(preset, preset.task_groups[0])
+        self.plan = plan = plans.network_plan(preset, preset.task_groups[0])
         self.name, self.builder, self.tasks, self.kwargs = plan.run.name, plan.builder, plan.tasks, plan.kwargs
         self.loss, self.metrics, self.loss_weights = plan.loss, plan.metrics, plan.loss_weights
-        binning = runner.preset_binning(preset)
+        binning = plans.preset_binning(preset)
         if split is None:  # ``split``: manifests given instead of the preset's split of data_root's dataset
-            split, _ = runner.load_data(preset, data_root, seed)
+            split, _ = plans.load_data(preset, data_root, seed)
         usable = {name: usable_rows(split[name], outputs=self.tasks, binning=binning)[0] for name in parts}
         if len(usable["train"]) < preset.batch_size:
             raise ValueError(f"preset {preset.name}: {len(usable['train'])} training faces, fewer than one batch "
                              f"of {preset.batch_size}")
         self.faces = {name: int(len(frame)) for name, frame in usable.items()}
-        self.datasets = runner.make_datasets(preset, plan.augment, self.tasks, usable, seed, binning)
+        self.datasets = plans.make_datasets(preset, plan.augment, self.tasks, usable, seed, binning)
 
     def build(self, policy: str = "float32", jit_compile: bool = False):
         """The network built under dtype ``policy`` and compiled as the runner compiles it (plus ``jit_compile``)."""

@@ -204,10 +204,23 @@ def build_before_fit(model: keras.Model, dataset) -> None:
     model._symbolic_build(data_batch=dataset.element_spec[:2])
 
 
-def train(model: keras.Model, train_data, val_data, *, optimizer: dict, callbacks: dict, epochs: int, out_dir,
-          loss, metrics=None, loss_weights=None, class_weight=None, extra_callbacks=(),
-          verbose: int = 2, finalize=None, chief_dir=None) -> pd.DataFrame:
-    """Compile and fit ``model``; return the whole history (all runs of this ``out_dir``) as a DataFrame.
+def compile_model(model: keras.Model, *, optimizer: dict, loss, metrics=None, loss_weights=None) -> keras.Model:
+    """``model.compile`` with the preset's optimizer (``make_optimizer``), losses and metrics; returns ``model``."""
+    model.compile(optimizer=make_optimizer(optimizer), loss=loss, metrics=metrics, loss_weights=loss_weights)
+    return model
+
+
+def uses_schedule(optimizer: dict) -> bool:
+    """Whether the preset's ``optimizer`` sets its rate by a schedule (which ReduceLROnPlateau could not set)."""
+    return "step_at_iteration" in optimizer
+
+
+def fit_model(model: keras.Model, train_data, val_data, *, callbacks: dict, epochs: int, out_dir,
+              schedule: bool = False, class_weight=None, extra_callbacks=(), verbose: int = 2, finalize=None,
+              chief_dir=None) -> pd.DataFrame:
+    """``model.fit`` of a compiled ``model`` with the preset's ``callbacks`` (``make_callbacks``) into
+    ``out_dir``; return the whole history (all runs of this ``out_dir``) as a DataFrame. ``schedule``: the
+    optimizer's rate follows a schedule (``uses_schedule``).
 
     A fresh run (no backup in ``out_dir``) starts a new ``history.csv``; a run whose backup exists
     resumes from the epoch after the last one it finished. When ``fit`` returns, ``done.json`` (seconds of
@@ -229,17 +242,15 @@ def train(model: keras.Model, train_data, val_data, *, optimizer: dict, callback
             stale.unlink(missing_ok=True)
         shutil.rmtree(out_dir / BACKUP_DIR, ignore_errors=True)  # an empty backup folder
     clock = FitClock(out_dir)
-    opt = make_optimizer(optimizer)
-    model.compile(optimizer=opt, loss=loss, metrics=metrics, loss_weights=loss_weights)
     build_before_fit(model, train_data)
-    uses_schedule = "step_at_iteration" in optimizer
     # The pipeline shuffles (seeded); fit's own shuffle only warns on a tf.data.Dataset.
     best = out_dir / BEST_MODEL_FILE
     with reporting_disk_full(best, lambda: best.stat().st_size if best.is_file() else variables_bytes(model),
                              f"the size of {BEST_MODEL_FILE}", RERUN):
         # The clock after the files: an epoch whose files failed is not counted (the rerun repeats it).
         model.fit(train_data, validation_data=val_data, epochs=int(epochs), shuffle=False, class_weight=class_weight,
-                  callbacks=[*make_callbacks(callbacks, out_dir, uses_schedule, chief_dir), clock, *extra_callbacks],
+                  callbacks=[*make_callbacks(callbacks, out_dir, schedule, chief_dir), clock,
+                             *extra_callbacks],
                   verbose=verbose)
         history = pd.read_csv(out_dir / HISTORY_FILE)
         if finalize is not None:
@@ -248,6 +259,14 @@ def train(model: keras.Model, train_data, val_data, *, optimizer: dict, callback
                                                 "params": int(model.count_params()), "epochs": int(len(history))})
     remove_backup(out_dir)
     return history
+
+
+def train(model: keras.Model, train_data, val_data, *, optimizer: dict, callbacks: dict, epochs: int, out_dir,
+          loss, metrics=None, loss_weights=None, **fit) -> pd.DataFrame:
+    """``compile_model`` then ``fit_model`` (its keyword arguments ``fit``); return the whole history."""
+    compile_model(model, optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=loss_weights)
+    return fit_model(model, train_data, val_data, callbacks=callbacks, epochs=epochs, out_dir=out_dir,
+                     schedule=uses_schedule(optimizer), **fit)
 
 
 # ------------------------------------------------------------------------------------ tf.distribute

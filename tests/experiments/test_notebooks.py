@@ -47,6 +47,12 @@ def test_notebook_is_committed_clean_and_matches_the_template(name):
     text = text_of(committed)
     for heading in ("colab-badge", "%pip install", "## Interpretation", "## Paper vs this kit"):
         assert heading in text
+    # A student steps through the run (tests/experiments/test_steps.py: the same folder as runner.run).
+    code = "\n".join(c.source for c in committed.cells if c.cell_type == "code")
+    steps = ["runner.start(", "plans.load_data(", "runner.network_data(", "runner.build_network(",
+             "runner.compile_network(", "runner.fit_network(", "runner.finish(", "score_run("]
+    assert [code.find(step) for step in steps] == sorted(code.find(step) for step in steps) and -1 not in \
+        [code.find(step) for step in steps] and "runner.run(" not in code
 
 
 def test_every_notebook_in_the_folder_is_committed_without_outputs():

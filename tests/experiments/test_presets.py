@@ -341,24 +341,25 @@ def test_paper_label_is_the_source_documents_number():
 
 
 def test_network_plans_name_each_network_the_run_trains():
-    from agegender_tf.experiments import runner
+    from agegender_tf.experiments.plans import network_plan, network_plans
     from agegender_tf.experiments.rundir import NetworkRun
+    from agegender_tf.experiments.runner import run
 
-    plans = runner.network_plans(get_preset("transfer_vgg16_resnet50"))
+    plans = network_plans(get_preset("transfer_vgg16_resnet50"))
     assert [(p.run.folder, p.builder, p.run.comparison) for p in plans] == [
         ("resnet50__gender", "transfer", False), ("resnet50__age_group", "transfer", False),
         ("vgg16__gender", "transfer", True)]
     assert plans[2].kwargs["backbone"] == "vgg16" and plans[2].augment.preprocess == "vgg16"
-    lstm = runner.network_plans(get_preset("cnn_lstm"))  # the SVM and K-Means baselines are no networks
+    lstm = network_plans(get_preset("cnn_lstm"))  # the SVM and K-Means baselines are no networks
     assert [p.run.folder for p in lstm] == ["cnn_lstm__gender", "cnn_lstm__age_group", "levi_hassner__gender"]
-    gra = runner.network_plan(get_preset("gra_net"), ("gender", "age_group", "age"))
+    gra = network_plan(get_preset("gra_net"), ("gender", "age_group", "age"))
     assert gra.loss_weights == {"gender": 1.0, "age_group": 1.0, "age": 0.01} and not gra.per_member_loss
-    assert runner.network_plan(get_preset("gra_net"), ("gender",)).loss_weights is None
+    assert network_plan(get_preset("gra_net"), ("gender",)).loss_weights is None
     members = resolve("cnn_rnn_ensemble", profile="cpu_wide_members")
     assert members.trains_members_apart and members.scores_members
-    assert runner.network_plan(members, members.task_groups[0]).per_member_loss
+    assert network_plan(members, members.task_groups[0]).per_member_loss
     for plan in plans + lstm:
         assert NetworkRun.from_folder(plan.run.folder, [plan.tasks], plans[0].run.name if plan in plans
                                       else lstm[0].run.name) == plan.run
     with pytest.raises(TypeError, match="resolved Preset"):
-        runner.run("gra_net", "data", "out")
+        run("gra_net", "data", "out")

@@ -20,8 +20,8 @@ import pytest
 from agegender_tf.binning import get_binning
 from agegender_tf.cli import main
 from agegender_tf.data.manifest import GENDER_CLASSES
+from agegender_tf.experiments.plans import resolve_preset
 from agegender_tf.experiments.presets import listing
-from agegender_tf.experiments.runner import resolve_preset
 from tests.fixtures import KILLED_RUN_EPOCHS, KILLED_RUN_HISTORY, SMOKE_RUN_ARGS, csv_rows
 
 NETWORK = "gra_net__gender_age_group_age"

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from agegender_tf.data.splits import check_no_leak, limit_parts, split_manifest
-from agegender_tf.experiments.runner import preset_binning, resolve_preset
+from agegender_tf.experiments.plans import preset_binning, resolve_preset
 from tests.fixtures import write_jpeg
 
 

@@ -86,13 +86,13 @@ def make_tiny_rnn_model(folder, precision=None):
     import keras
 
     from agegender_tf import models
-    from agegender_tf.experiments import runner
+    from agegender_tf.experiments import plans
     from agegender_tf.experiments.train import dtype_policy
 
     tasks = ("gender", "age_group", "age")
-    preset = dataclasses.replace(runner.resolve_preset("cnn_rnn_ensemble", smoke=True), image_size=32)
-    kwargs = runner.model_kwargs(preset, tasks)
-    spec = runner.augment_spec(preset, "cnn_rnn_ensemble", kwargs)
+    preset = dataclasses.replace(plans.resolve_preset("cnn_rnn_ensemble", smoke=True), image_size=32)
+    kwargs = plans.model_kwargs(preset, tasks)
+    spec = plans.augment_spec(preset, "cnn_rnn_ensemble", kwargs)
     keras.utils.set_random_seed(0)
     folder.mkdir(parents=True, exist_ok=True)
     with dtype_policy(precision):
