@@ -106,7 +106,7 @@ def notebook(preset: Preset):
             "## Parameters\n`SMOKE` shrinks the run (a few hundred images, small images, 1-2 epochs); set "
             "`AGEGENDER_SMOKE=0` or edit the cell for the paper's scale. `PROFILE = \"cpu\"` applies the preset's "
             "CPU profile (the whole training split at a size a CPU can train). `IMAGE_SIZE`/`EPOCHS` of None keep "
-            "the preset's values. To run the whole notebook headless: "
+            "the preset's values; `SETTINGS` holds any other `key=value` override. To run the whole notebook headless: "
             f"`python notebooks/execute.py {name} [--full] [--profile cpu]` (see `docs/notebooks.md`)."),
         new_code_cell(
             "DATA_ROOT = os.environ.get(\"AGEGENDER_DATA\", \"/content/datasets\")\n"
@@ -114,13 +114,14 @@ def notebook(preset: Preset):
             "PROFILE = None  # or \"cpu\": the preset's CPU profile\n"
             "IMAGE_SIZE = None\n"
             "EPOCHS = None\n"
+            "SETTINGS = []  # more overrides, as agegender run --set: e.g. [\"callbacks.time_limit.minutes=60\"]\n"
             "SEED = 42\n"
             f"OUT = os.path.join(os.environ.get(\"AGEGENDER_RUNS\", \"runs\"), \"{name}_notebook\")",
             metadata={"tags": ["parameters"]}),
         new_code_cell(
             "from agegender_tf.experiments import plans, presets, runner\n"
             "OVERRIDES = [f\"image_size={IMAGE_SIZE}\"] * (IMAGE_SIZE is not None) "
-            "+ [f\"epochs={EPOCHS}\"] * (EPOCHS is not None)\n"
+            "+ [f\"epochs={EPOCHS}\"] * (EPOCHS is not None) + list(SETTINGS)\n"
             f"preset = presets.resolve(\"{name}\", smoke=SMOKE, profile=PROFILE, overrides=OVERRIDES)\n"
             "{k: v for k, v in preset.to_dict().items() "
             "if k not in (\"interpretation\", \"paper_numbers\", \"smoke\")}"),

@@ -3,6 +3,8 @@
     python notebooks/execute.py gra_net                       # smoke run -> notebooks/runs/gra_net_smoke/
     python notebooks/execute.py gra_net --full --profile cpu --run-dir results/gra_net
     python notebooks/execute.py cnn_rnn_ensemble --full --profile cpu_wide --image-size 80 --run-dir results/X
+    python notebooks/execute.py cnn_rnn_ensemble --full --profile cpu_photos_blazeface \
+        --set callbacks.time_limit.minutes=95 --run-dir results/cnn_rnn_ensemble_photos_blazeface
 
 The source notebook stays as committed (no outputs). The values given here are injected in a cell
 after its ``parameters`` cell (papermill's convention), the run folder is ``--run-dir`` and the
@@ -52,10 +54,11 @@ def default_paths(name: str, full: bool, run_dir=None, out=None) -> tuple[Path, 
 
 def execute(name: str, *, full: bool = False, profile: str | None = None, run_dir: str | Path | None = None,
             out: str | Path | None = None, seed: int | None = None, data_root: str | None = None,
-            image_size: int | None = None, epochs: int | None = None, timeout: int | None = None) -> Path:
+            image_size: int | None = None, epochs: int | None = None, settings=(), timeout: int | None = None) -> Path:
     """Run ``notebooks/<name>.ipynb`` in a fresh kernel (working directory: the current one); return the
     path of the executed notebook. Smoke mode unless ``full``. ``image_size``/``epochs`` set the notebook's
-    ``IMAGE_SIZE``/``EPOCHS`` (the same as ``agegender run --set image_size=N``)."""
+    ``IMAGE_SIZE``/``EPOCHS`` (the same as ``agegender run --set image_size=N``), ``settings`` its
+    ``SETTINGS`` (other ``key=value`` overrides, as ``agegender run --set``)."""
     from nbclient import NotebookClient
 
     source = HERE / f"{name}.ipynb"
@@ -72,6 +75,8 @@ def execute(name: str, *, full: bool = False, profile: str | None = None, run_di
         values["IMAGE_SIZE"] = image_size
     if epochs is not None:
         values["EPOCHS"] = epochs
+    if settings:
+        values["SETTINGS"] = list(settings)
     nb = inject_parameters(nbformat.read(source, as_version=4), values)
     os.environ.pop("MPLBACKEND", None)  # the kernel then uses matplotlib's inline backend, as Jupyter does
     client = NotebookClient(nb, timeout=timeout if timeout is not None else (None if full else 900),
@@ -95,6 +100,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data-root", help="datasets folder (default $AGEGENDER_DATA)")
     parser.add_argument("--image-size", type=int, help="the notebook's IMAGE_SIZE (agegender run --set image_size=N)")
     parser.add_argument("--epochs", type=int, help="the notebook's EPOCHS (agegender run --set epochs=N)")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                        help="the notebook's SETTINGS: an override as for agegender run --set (repeatable)")
     parser.add_argument("--timeout", type=int, help="seconds per cell (default 900 for smoke, none for --full)")
     args = parser.parse_args(argv)
     if any(importlib.util.find_spec(name) is None for name in ("nbclient", "ipykernel")):
@@ -105,7 +112,7 @@ def main(argv=None) -> int:
     try:
         path = execute(args.preset, full=args.full, profile=args.profile, run_dir=args.run_dir, out=args.out,
                        seed=args.seed, data_root=args.data_root, image_size=args.image_size, epochs=args.epochs,
-                       timeout=args.timeout)
+                       settings=args.settings, timeout=args.timeout)
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -99,9 +99,10 @@ def test_execute_injects_parameters_after_the_tagged_cell():
     assert execute.main(["no_such_notebook"]) == 2
 
 
-def test_execute_passes_image_size_and_epochs_as_the_notebooks_overrides(monkeypatch, tmp_path):
-    """``--image-size``/``--epochs`` become the notebook's IMAGE_SIZE/EPOCHS, which its next cell turns into
-    the overrides of ``agegender run --set``, so an executed notebook can repeat such a run exactly."""
+def test_execute_passes_image_size_epochs_and_settings_as_the_notebooks_overrides(monkeypatch, tmp_path):
+    """``--image-size``/``--epochs``/``--set`` become the notebook's IMAGE_SIZE/EPOCHS/SETTINGS, which its next
+    cell turns into the overrides of ``agegender run --set``, so an executed notebook can repeat such a run
+    exactly."""
     execute = _notebook_module("execute")
     executed = {}
 
@@ -115,15 +116,16 @@ def test_execute_passes_image_size_and_epochs_as_the_notebooks_overrides(monkeyp
     import nbclient
 
     monkeypatch.setattr(nbclient, "NotebookClient", Client)
-    execute.execute("gra_net", full=True, profile="cpu", run_dir=tmp_path, image_size=80, epochs=3)
+    execute.execute("gra_net", full=True, profile="cpu", run_dir=tmp_path, image_size=80, epochs=3,
+                    settings=["callbacks.time_limit.minutes=60"])
     injected = next(c for c in executed["nb"].cells if execute.INJECTED_TAG in c.metadata.get("tags", []))
-    assert "IMAGE_SIZE = 80\nEPOCHS = 3" in injected.source
+    assert "IMAGE_SIZE = 80\nEPOCHS = 3\nSETTINGS = ['callbacks.time_limit.minutes=60']" in injected.source
     namespace = {}
     exec(injected.source, namespace)
     overrides_cell = next(c for c in executed["nb"].cells if "OVERRIDES = " in c.source)
     overrides_line = next(line for line in overrides_cell.source.splitlines() if line.startswith("OVERRIDES"))
     exec(overrides_line, namespace)
-    assert namespace["OVERRIDES"] == ["image_size=80", "epochs=3"]
+    assert namespace["OVERRIDES"] == ["image_size=80", "epochs=3", "callbacks.time_limit.minutes=60"]
     assert (tmp_path / "notebook.ipynb").exists()
 
 
