@@ -122,12 +122,39 @@ def _first_replica_batch(self, iterator=None, data_batch=None):
         self._symbolic_build(data_batch=data_batch)
 
 
+# The private names of Keras' TensorFlow trainer that ``fix_keras`` replaces or calls (the multi-worker tests
+# run on Keras 3.15); a Keras without them gets one line, not a run that breaks mid-fit.
+KERAS_INTERNALS = ("reduce_per_replica", "_collective_all_reduce_multi_worker",
+                   "TensorFlowTrainer._maybe_symbolic_build", "TensorFlowTrainer._symbolic_build")
+
+
+def missing_keras_internals(trainer) -> list[str]:
+    """Which of ``KERAS_INTERNALS`` the trainer module ``trainer`` lacks."""
+    missing = []
+    for name in KERAS_INTERNALS:
+        owner = trainer
+        for part in name.split("."):
+            owner = getattr(owner, part, None)
+        if owner is None:
+            missing.append(name)
+    return missing
+
+
 def fix_keras() -> None:
-    """Mend Keras' TensorFlow trainer for several workers (module docstring); idempotent."""
+    """Mend Keras' TensorFlow trainer for several workers (module docstring); idempotent. A Keras whose
+    trainer lacks what is mended raises ``UsageError`` naming it."""
+    import keras
     from keras.src.backend.tensorflow import trainer
+
+    from agegender_tf.errors import UsageError
 
     if getattr(trainer, "_agegender_fixed", False):
         return
+    missing = missing_keras_internals(trainer)
+    if missing:
+        raise UsageError(f"--strategy multiworker: Keras {keras.__version__}'s TensorFlow trainer has no "
+                         f"{', '.join(missing)}, which the kit mends for several workers (tested on Keras 3.15; "
+                         "experiments/workers.py)")
     original = trainer.reduce_per_replica
 
     def reduce_per_replica(values, strategy, reduction):

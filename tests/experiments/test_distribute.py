@@ -117,6 +117,21 @@ def test_too_late_to_split_the_cpu_is_one_clear_line():
 
 
 # ------------------------------------------------------------------------------------------- two workers
+def test_a_keras_without_what_is_mended_for_several_workers_is_one_line(monkeypatch):
+    """``workers.fix_keras`` replaces private parts of Keras' TensorFlow trainer: present in the Keras installed
+    (the two-worker tests below use them), and a Keras without one is refused by name before any fit."""
+    from keras.src.backend.tensorflow import trainer
+
+    from agegender_tf.errors import UsageError
+    from agegender_tf.experiments import workers
+
+    assert workers.missing_keras_internals(trainer) == []
+    monkeypatch.setattr(trainer, "_agegender_fixed", False, raising=False)
+    monkeypatch.delattr(trainer, "_collective_all_reduce_multi_worker")
+    with pytest.raises(UsageError, match="has no _collective_all_reduce_multi_worker, which the kit mends"):
+        workers.fix_keras()
+
+
 def test_each_worker_reads_every_nth_file_and_auto_sharding_is_off(tmp_path):
     import tensorflow as tf
 
