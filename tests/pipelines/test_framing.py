@@ -62,8 +62,9 @@ def test_the_paper_presets_keep_their_own_augmentation():
     for name in ("cnn_lstm", "cnn_rnn_ensemble", "adience_cnn", "transfer_vgg16_resnet50", "gra_net"):
         assert not AUGMENT_PRESETS[name].photo_augments
         assert resolve(name).augment == name and resolve(name).face_crop is None
-    bundled = resolve("cnn_rnn_ensemble", profile="cpu_photos")
-    assert bundled.augment == "real_photos" and bundled.face_crop["detector"] == "mtcnn"
+    for profile, detector in (("cpu_photos", "mtcnn"), ("cpu_photos_blazeface", "blazeface")):
+        framed = resolve("cnn_rnn_ensemble", profile=profile)
+        assert framed.augment == "real_photos" and framed.face_crop["detector"] == detector
 
 
 def _boxes_fixture(tmp_path):
@@ -130,3 +131,22 @@ def test_detect_boxes_writes_the_boxes_file(tmp_path, capsys):
     table = read_boxes(out)
     assert summary["images"] == len(table) == 12 and summary["no_face_found"] == int((table["faces"] == 0).sum())
     assert table["file"].is_monotonic_increasing and table["file"].str.endswith(".jpg.chip.jpg").all()
+
+
+@pytest.mark.parametrize("detector", ["blazeface", "mtcnn"])
+def test_the_committed_boxes_are_what_detect_boxes_finds(utkface_root, tmp_path, capsys, detector):
+    """``data_manifests/utkface/boxes_<detector>.csv`` holds what ``agegender detect-boxes`` finds today, here
+    re-made for the first 40 images (by file name)."""
+    from agegender_tf.cli import main
+    from agegender_tf.data.face_boxes import boxes_path
+
+    out = tmp_path / f"boxes_{detector}.csv"
+    assert main(["detect-boxes", "utkface", "--root", str(utkface_root), "--detector", detector, "--limit", "40",
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    fresh, committed = read_boxes(out), read_boxes(boxes_path("utkface", detector))
+    assert len(committed) == 23708 and committed["file"].is_unique
+    kept = committed.set_index("file").loc[fresh["file"]].reset_index()
+    pd.testing.assert_frame_equal(fresh[["file", "faces"]], kept[["file", "faces"]])
+    np.testing.assert_allclose(fresh[list(BOX_COLUMNS)].to_numpy(float), kept[list(BOX_COLUMNS)].to_numpy(float),
+                               atol=1.0)

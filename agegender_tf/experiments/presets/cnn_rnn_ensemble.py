@@ -96,6 +96,13 @@ PRESET = Preset(
          "predictor cuts it (face_crop, jittered by the box's measured spread) and the real_photos augmentation "
          "(blur, low resolution, JPEG, colour, greyscale); judged on UTKFace's test faces as the predictor sees "
          "them and on the Adience faces on disk; results/cnn_rnn_ensemble_photos."),
+        ("Which detector frames the training faces: MTCNN's boxes of UTKFace's tight crops are clipped at the "
+         "crop's edge, so a network trained on them sees other faces than the predictor cuts from BlazeFace's "
+         "boxes, its default (results/cnn_rnn_ensemble_photos lost on validation through BlazeFace).",
+         "--profile cpu_photos_blazeface: cpu_photos with every face cut from BlazeFace's box (clipped as predict "
+         "clips it; the 224 images without a face used whole, as predict uses a crop where it finds none), "
+         "jittered by BlazeFace's measured spread (log-scale std 0.025, centre 0.012); "
+         "results/cnn_rnn_ensemble_photos_blazeface."),
     ),
     # CPU: 64 px, the two hybrids the paper names (CNN+LSTM, CNN+GRU), batch 64, patience sized to an hour.
     profiles={"cpu": {"image_size": 64, "max_train_images": None, "batch_size": 64, "epochs": 30,
