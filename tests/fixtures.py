@@ -192,3 +192,27 @@ def make_tiny_model(folder: Path) -> Path:
 
 def utkface_files(root, count):
     return sorted((root / "UTKFace").glob("*.jpg"))[:count]
+
+
+def smoke_run_preset():
+    """The gra_net preset ``SMOKE_RUN_ARGS`` resolves (its ``--set`` values), and the seed they give."""
+    from agegender_tf.experiments import plans
+
+    overrides = [SMOKE_RUN_ARGS[i + 1] for i, arg in enumerate(SMOKE_RUN_ARGS) if arg == "--set"]
+    return (plans.resolve_preset("gra_net", smoke=True, overrides=overrides),
+            int(SMOKE_RUN_ARGS[SMOKE_RUN_ARGS.index("--seed") + 1]))
+
+
+def run_step_by_step(preset, data_root, out, seed: int) -> dict:
+    """A run taken as the notebooks take it: the folder, the split, the first network's pipelines, model,
+    compile and fit one call each, then ``finish``; returns the report."""
+    from agegender_tf.experiments import plans, runner
+
+    runner.start(preset, data_root, out, seed=seed, smoke=True)
+    parts, counts = plans.load_data(preset, data_root, seed)
+    plan = plans.network_plan(preset, preset.task_groups[0])
+    data = runner.network_data(preset, plan, parts, seed)
+    model = runner.build_network(preset, plan, seed)
+    model, fit = runner.compile_network(preset, plan, model, data)
+    runner.fit_network(preset, plan, model, fit, out, verbose=0)
+    return runner.finish(preset, data_root, out, parts, counts, seed=seed, smoke=True, verbose=0)

@@ -5,61 +5,77 @@ folder ``runner.run`` writes: the same files, preset, fingerprint, split, histor
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
-import numpy as np
 import pandas as pd
 
 from agegender_tf.experiments import plans, runner
 from agegender_tf.experiments.report import metrics_table
-from agegender_tf.experiments.rundir import load_keras_model
-from tests.fixtures import SMOKE_RUN_ARGS
+from tests.fixtures import REPO_ROOT, run_step_by_step, smoke_run_preset
 
-
-def _smoke_preset():
-    """The preset ``gra_net_smoke_run`` resolves from ``SMOKE_RUN_ARGS`` (its ``--set`` values)."""
-    overrides = [SMOKE_RUN_ARGS[i + 1] for i, arg in enumerate(SMOKE_RUN_ARGS) if arg == "--set"]
-    return plans.resolve_preset("gra_net", smoke=True, overrides=overrides)
+# Both paths in one fresh process with TensorFlow's op determinism on (process-wide, so not in the test's
+# own): two fits of one network on a CPU then agree to the bit, and the folders can be compared exactly.
+BOTH_PATHS = """
+import sys
+import tensorflow as tf
+tf.config.experimental.enable_op_determinism()
+from agegender_tf.experiments import runner
+from tests.fixtures import run_step_by_step, smoke_run_preset
+root, out = sys.argv[1], sys.argv[2]
+preset, seed = smoke_run_preset()
+runner.run(preset, root, f"{out}/whole", smoke=True, seed=seed, verbose=0)
+run_step_by_step(preset, root, f"{out}/steps", seed)
+"""
 
 
 def _files(folder):
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.name != ".lock")
 
 
-def test_a_run_step_by_step_writes_the_folder_run_writes(gra_net_smoke_run, utkface_layout_root, tmp_path):
-    seed = int(SMOKE_RUN_ARGS[SMOKE_RUN_ARGS.index("--seed") + 1])
-    preset = _smoke_preset()
-    out = runner.start(preset, utkface_layout_root, tmp_path / "steps", seed=seed, smoke=True)
-    parts, counts = plans.load_data(preset, utkface_layout_root, seed)
+def test_a_run_step_by_step_writes_the_folder_run_writes(utkface_layout_root, tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg"}
+    done = subprocess.run([sys.executable, "-c", BOTH_PATHS, str(utkface_layout_root), str(tmp_path)], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    steps, whole = tmp_path / "steps", tmp_path / "whole"
+    assert _files(steps) == _files(whole)
+    for name in ("preset.json", "train_ages.csv", "predictions.csv", "history.csv", "classification_report.txt"):
+        assert (steps / name).read_text() == (whole / name).read_text(), name
+    identity = [json.loads((f / "fingerprint.json").read_text())["identity"] for f in (steps, whole)]
+    assert identity[0] == identity[1]
+    reports = [json.loads((f / "report.json").read_text()) for f in (steps, whole)]
+    assert reports[0]["protocol"]["counts"] == reports[1]["protocol"]["counts"]
+    pd.testing.assert_frame_equal(metrics_table(reports[0]), metrics_table(reports[1]))
+
+
+def test_each_step_hands_the_next_what_it_needs(utkface_layout_root, tmp_path):
+    """The steps' own results, as a notebook shows them: the pipelines at the preset's size, the paper's
+    optimizer, the history of the fitted epochs, and a fitted network that is not fitted again."""
+    preset, seed = smoke_run_preset()
+    out = runner.start(preset, utkface_layout_root, tmp_path / "run", seed=seed, smoke=True)
+    parts, _ = plans.load_data(preset, utkface_layout_root, seed)
     plan = plans.network_plan(preset, preset.task_groups[0])
     data = runner.network_data(preset, plan, parts, seed)
     assert set(data.datasets) == {"train", "val", "test"}
     assert data.datasets["train"].element_spec[0].shape[1:] == (preset.image_size, preset.image_size, 3)
-    model = runner.build_network(preset, plan, seed)
-    model, fit = runner.compile_network(preset, plan, model, data)
+    model, fit = runner.compile_network(preset, plan, runner.build_network(preset, plan, seed), data)
     assert type(model.optimizer).__name__.lower() == preset.optimizer["name"]
     history = runner.fit_network(preset, plan, model, fit, out, verbose=0)
     assert len(history) == preset.epochs and (out / "train" / plan.run.folder / "done.json").is_file()
-    result = runner.finish(preset, utkface_layout_root, out, parts, counts, seed=seed, smoke=True, verbose=0)
+    again = runner.fit_network(preset, plan, model, fit, out, verbose=0)
+    pd.testing.assert_frame_equal(again, history)
 
-    assert _files(out) == _files(gra_net_smoke_run)
-    for name in ("preset.json", "train_ages.csv"):
-        assert (out / name).read_text() == (gra_net_smoke_run / name).read_text(), name
-    identity = [json.loads((f / "fingerprint.json").read_text())["identity"] for f in (out, gra_net_smoke_run)]
-    assert identity[0] == identity[1]
-    stepped, whole = (pd.read_csv(folder / "predictions.csv") for folder in (out, gra_net_smoke_run))
-    assert stepped.columns.tolist() == whole.columns.tolist()
-    labels = [c for c in whole.columns if c.endswith("_true") or c in ("model", "path")]
-    pd.testing.assert_frame_equal(stepped[labels], whole[labels])
-    # Two fits of one network on one CPU agree to float rounding, not to the bit; a barely trained network's
-    # gender sits near 0.5, where rounding flips labels: compare the saved networks' outputs instead.
-    best = [load_keras_model(f / "train" / plan.run.folder / "best.keras") for f in (out, gra_net_smoke_run)]
-    images = next(iter(data.datasets["test"]))[0]
-    for name, stepped_out in best[0](images).items():
-        np.testing.assert_allclose(stepped_out, best[1](images)[name], rtol=1e-3, atol=1e-4, err_msg=name)
-    histories = [pd.read_csv(folder / "history.csv") for folder in (out, gra_net_smoke_run)]
-    assert histories[0].columns.tolist() == histories[1].columns.tolist()
-    np.testing.assert_allclose(histories[0]["loss"], histories[1]["loss"], rtol=1e-3)
-    report = json.loads((gra_net_smoke_run / "report.json").read_text())
-    assert result["protocol"]["counts"] == report["protocol"]["counts"]
-    tables = [metrics_table(r) for r in (result, report)]
-    assert tables[0][["model", "task"]].equals(tables[1][["model", "task"]])
+
+def test_the_step_by_step_helper_is_the_notebooks_sequence():
+    """``tests.fixtures.run_step_by_step`` calls the steps in the order the notebooks do."""
+    import inspect
+
+    source = inspect.getsource(run_step_by_step)
+    notebook = (REPO_ROOT / "notebooks" / "build_notebooks.py").read_text()
+    steps = ["runner.start(", "plans.load_data(", "runner.network_data(", "runner.build_network(",
+             "runner.compile_network(", "runner.fit_network(", "runner.finish("]
+    for text in (source, notebook):
+        positions = [text.find(step) for step in steps]
+        assert -1 not in positions and positions == sorted(positions)
