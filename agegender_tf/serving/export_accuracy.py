@@ -85,8 +85,9 @@ def _agreement(outputs: dict, reference: dict) -> dict:
 def evaluate_tflite(predictor, frame, folder, variants=VARIANTS, batch_size: int = 64) -> dict:
     """Export ``predictor`` as float32 (``tflite``) and dynamic-range quantized (``tflite-dynamic``)
     TFLite into ``folder`` and run them and the Keras model (``keras``) on the faces of ``frame``
-    (``labelled_faces``): each face is read and resized to the card's load size once, as
-    ``agegender predict --aligned`` does, and the same array goes to every variant. Returns
+    (``labelled_faces``): each face is read, framed and resized to the card's load size once, as
+    ``agegender predict --aligned`` does (``Predictor.aligned_faces``: a network trained on framed faces
+    gets the face found in the crop), and the same array goes to every variant. Returns
     ``{"faces", "model", "mirror", "variants": [{"name", "file", "bytes", metrics..., "vs_keras"}]}``."""
     folder = Path(folder)
     unknown = sorted(set(variants) - set(VARIANTS))
@@ -107,7 +108,7 @@ def evaluate_tflite(predictor, frame, folder, variants=VARIANTS, batch_size: int
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
         for start in range(0, len(paths), batch_size):
             images = list(pool.map(load_rgb, paths[start:start + batch_size]))
-            sized = predictor.load_sized(images)
+            sized = predictor.load_sized([face for face, _, _ in predictor.aligned_faces(images)])
             for name, run in runners.items():
                 for task, value in run(sized).items():
                     value = np.asarray(value, np.float32)
