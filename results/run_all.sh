@@ -23,6 +23,9 @@ agegender run cnn_rnn_ensemble --profile cpu --data-root $AGEGENDER_DATA --out r
 # results/cnn_rnn_ensemble_photos/
 agegender run cnn_rnn_ensemble --profile cpu_photos --set callbacks.time_limit.minutes=85 --data-root $AGEGENDER_DATA --out results/cnn_rnn_ensemble_photos --seed 42 > results/cnn_rnn_ensemble_photos/train.log 2>&1
 
+# results/cnn_rnn_ensemble_photos_blazeface/
+agegender run cnn_rnn_ensemble --profile cpu_photos_blazeface --set callbacks.time_limit.minutes=95 --data-root $AGEGENDER_DATA --out results/cnn_rnn_ensemble_photos_blazeface --seed 42 > results/cnn_rnn_ensemble_photos_blazeface/train.log 2>&1
+
 # results/cnn_rnn_ensemble_wide/
 agegender run cnn_rnn_ensemble --profile cpu_wide --data-root $AGEGENDER_DATA --out results/cnn_rnn_ensemble_wide --seed 42 > results/cnn_rnn_ensemble_wide/train.log 2>&1
 

@@ -25,7 +25,7 @@ CPU_WIDE = {"image_size": 64, "max_train_images": None, "batch_size": 64, "epoch
             "callbacks": {"early_stopping": {"monitor": "val_loss", "patience": 4},
                           "reduce_lr": {"monitor": "val_loss", "patience": 2, "factor": 0.5}}}
 
-# --profile cpu_photos, the bundled recipe: cpu_wide with members trained apart, every face cut from MTCNN's
+# --profile cpu_photos: cpu_wide with members trained apart, every face cut from MTCNN's
 # box as the predictor cuts it, jittered by the box's own spread between near-identical copies of a face
 # (``python -m agegender_tf.bench box-jitter``: log-scale std 0.017, centre std 0.010 of the side), and the
 # real-photo augmentation (blur, low resolution, JPEG, colour, greyscale).
@@ -92,7 +92,7 @@ PRESET = Preset(
          "results/cnn_rnn_ensemble_wide_members."),
         ("UTKFace's faces are aligned crops; a user's photo goes through a detector, and another dataset's crops "
          "are framed otherwise (the paper trains and tests on UTKFace's crops alone).",
-         "--profile cpu_photos, the bundled recipe: cpu_wide_members with every face cut from MTCNN's box as the "
+         "--profile cpu_photos: cpu_wide_members with every face cut from MTCNN's box as the "
          "predictor cuts it (face_crop, jittered by the box's measured spread) and the real_photos augmentation "
          "(blur, low resolution, JPEG, colour, greyscale); judged on UTKFace's test faces as the predictor sees "
          "them and on the Adience faces on disk; results/cnn_rnn_ensemble_photos."),

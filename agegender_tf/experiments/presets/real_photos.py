@@ -3,7 +3,8 @@
 A face a user brings is blurred, small, JPEG-compressed, coloured by its camera and light, sometimes
 grey, and a little turned. This spec keeps paper 001's mirror, rotation, zoom and brightness and adds
 those degradations, each with its own probability (``AugmentSpec``'s photo fields). The bundled recipe
-uses it (``cnn_rnn_ensemble --profile cpu_photos``); the paper presets keep their papers' augmentation.
+uses it (``cnn_rnn_ensemble --profile cpu_photos_blazeface``, as ``cpu_photos`` does); the paper presets
+keep their papers' augmentation.
 """
 
 from __future__ import annotations
