@@ -30,6 +30,9 @@ DETECT_SIDE = 1600
 # Border added around a photo before detecting (fraction of its size, edge pixels repeated), so a
 # tightly cropped face (UTKFace, Adience) still fits the detector's window with some context.
 DETECT_PAD = {"haar": 0.25, "mtcnn": 0.0, "blazeface": 0.0}
+# Detectors that may run in several threads at once (BlazeFace: one interpreter per thread); OpenCV's
+# cascade and MTCNN's networks are shared objects.
+THREADED_DETECTORS = ("blazeface",)
 
 
 class FaceNotFound(LookupError):

@@ -336,12 +336,17 @@ class Predictor:
                     yield path, None, str(exc)
             return
         workers = workers or max(2, os.cpu_count() or 1)
+        # A crop searched for its face by a detector that runs in several threads at once is searched in
+        # the decoding threads, beside the network (``faces.THREADED_DETECTORS``).
+        search_early = self.face_search is not None and detector in faces.THREADED_DETECTORS
 
         def prepare(path):
             try:
                 image = load_rgb(path, max_side=PHOTO_SIDE)
                 reduced = max(image.shape[:2]) >= PHOTO_SIDE  # maybe decoded at a reduced scale
-                return image, image_size(path) if reduced else (image.shape[1], image.shape[0]), None
+                width, height = image_size(path) if reduced else (image.shape[1], image.shape[0])
+                scale = (width / image.shape[1], height / image.shape[0])  # decoded pixels -> the file's
+                return (self.aligned_faces([image], detector)[0] if search_early else image), scale, None
             except ValueError as exc:
                 return None, None, str(exc)
 
@@ -355,16 +360,16 @@ class Predictor:
                 following = chunks[number + 1] if number + 1 < len(chunks) else []
                 pending = [pool.submit(prepare, path) for path in following]
                 good = [i for i, (image, _, _) in enumerate(prepared) if image is not None]
-                framed = self.aligned_faces([prepared[i][0] for i in good], detector)
+                framed = ([prepared[i][0] for i in good] if search_early
+                          else self.aligned_faces([prepared[i][0] for i in good], detector))
                 results = self.face_results(self.raw_outputs([face for face, _, _ in framed])) if good else []
                 by_index = {i: (result, how, box) for i, result, (_, how, box) in zip(good, results, framed)}
                 for i, path in enumerate(chunk):
-                    _, size, error = prepared[i]
+                    _, scale, error = prepared[i]
                     if error is not None:
                         yield path, None, error
                     else:
                         result, how, box = by_index[i]
-                        image = prepared[i][0]
-                        box = faces.FaceBox(*box).scaled(size[0] / image.shape[1], size[1] / image.shape[0])
+                        box = faces.FaceBox(*box).scaled(*scale)
                         yield path, {"file": path, "faces": [{"box": [box.x, box.y, box.width, box.height],
                                                               "framing": how, **result}]}, None

@@ -295,3 +295,29 @@ def test_aligned_crops_are_searched_for_the_face_when_the_network_was_trained_fr
     assert batch[str(blank)]["framing"] == "whole" and batch[str(blank)]["box"] == [0, 0, 100, 120]
     np.testing.assert_allclose(batch[str(with_margin)]["gender"]["p"]["female"], found["gender"]["p"]["female"],
                                atol=1e-5)
+
+
+def test_crops_searched_in_the_decoding_threads_give_the_answers_of_one_search(tiny_model, tmp_path, utkface_root,
+                                                                               monkeypatch):
+    """BlazeFace searches a framed network's crops in ``predict_files``' decoding threads (one interpreter
+    per thread); the answers are those of the search run once over the batch in the calling thread."""
+    from agegender_tf.serving import faces
+
+    card = json.loads((tiny_model / "model_card.json").read_text())
+    framed_dir = tmp_path / "framed"
+    framed_dir.mkdir()
+    (framed_dir / "best.keras").write_bytes((tiny_model / "best.keras").read_bytes())
+    card["training_data"]["face_crop"] = {"detector": "blazeface", "scale_std": 0.0, "shift_std": 0.0,
+                                          "rotation_std": 0.0}
+    (framed_dir / "model_card.json").write_text(json.dumps(card))
+    framed = predict.load(framed_dir, batch_size=4)
+    files = utkface_files(utkface_root, 12)
+    assert "blazeface" in faces.THREADED_DETECTORS
+    threaded = [result for _, result, _ in framed.predict_files(files)]
+    monkeypatch.setattr(faces, "THREADED_DETECTORS", ())
+    serial = [result for _, result, _ in framed.predict_files(files)]
+    assert [r["faces"][0]["box"] for r in threaded] == [r["faces"][0]["box"] for r in serial]
+    assert [r["faces"][0]["framing"] for r in threaded] == [r["faces"][0]["framing"] for r in serial]
+    assert sum(r["faces"][0]["framing"] == "detected" for r in threaded) >= 10
+    np.testing.assert_allclose([r["faces"][0]["gender"]["p"]["female"] for r in threaded],
+                               [r["faces"][0]["gender"]["p"]["female"] for r in serial], atol=1e-5)
