@@ -53,27 +53,19 @@ def model_path() -> Path:
     return path
 
 
-# Interpreters of this thread, by input shape: a LiteRT interpreter is not to be invoked from two threads
-# at once, so each thread (predict's decoding threads search crops for faces) has its own.
-_THREAD = threading.local()
-_PER_THREAD = 8  # input shapes kept per thread
-
-
 def _interpreter(shape: tuple[int, ...]):
-    """This thread's interpreter whose input has ``shape`` (one per shape: resizing one costs a re-allocation)."""
-    kept = getattr(_THREAD, "interpreters", None)
-    if kept is None:
-        kept = _THREAD.interpreters = {}
-    if shape not in kept:
-        if len(kept) >= _PER_THREAD:
-            kept.pop(next(iter(kept)))
-        # The main thread's interpreter uses both cores of a small machine; threads that search crops side
-        # by side (and beside the network) use one each (bench predict: 304 aligned faces/s, 278 with two each).
-        kept[shape] = _new_interpreter(shape, 2 if threading.current_thread() is threading.main_thread() else 1)
-    return kept[shape]
+    """This thread's interpreter whose input has ``shape``: a LiteRT interpreter is not to be invoked from two
+    threads at once, so each thread (predict's decoding threads search crops for faces) gets its own. The main
+    thread's uses both cores of a small machine; threads that search crops side by side (and beside the
+    network) use one each (bench predict: 304 aligned faces/s, 278 with two each)."""
+    main = threading.current_thread() is threading.main_thread()
+    return _thread_interpreter(shape, threading.get_ident(), 2 if main else 1)
 
 
-def _new_interpreter(shape: tuple[int, ...], threads: int):
+@lru_cache(maxsize=32)
+def _thread_interpreter(shape: tuple[int, ...], thread: int, threads: int):
+    """An interpreter for input ``shape`` running on ``threads`` threads, kept for thread ``thread`` (one per
+    shape: resizing one costs a re-allocation)."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
