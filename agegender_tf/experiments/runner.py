@@ -213,9 +213,8 @@ def start(preset: Preset, data_root: str | Path, out_dir: str | Path, *, seed: i
           overwrite: bool = False) -> Path:
     """The first step of ``run`` taken alone (the notebooks): check or empty ``out_dir`` for this run
     (``rundir.prepare``, the default strategy) and write ``preset.json``; return the folder."""
-    distribution = distribution_record(make_strategy("default"), "default", preset.batch_size)
     record = rundir.fingerprint(preset, seed=seed, smoke=smoke, data_root=data_root, profile=preset.profile,
-                                distribution=distribution)
+                                distribution=_one_process(preset))
     with rundir.locked(out_dir):
         rundir.prepare(out_dir, record, overwrite)
         _start_folder(preset, Path(out_dir))
@@ -227,12 +226,16 @@ def finish(preset: Preset, data_root: str | Path, out_dir: str | Path, parts, co
     """The last step of ``run`` taken alone, after ``start``: train every network of the preset not yet
     finished in ``out_dir`` (those fitted step by step are loaded), score them on the test faces and write
     ``predictions.csv``, ``history.csv``, the figures and ``report.json``; return the report."""
-    distribution = distribution_record(make_strategy("default"), "default", preset.batch_size)
     out_dir = Path(out_dir)
     started = (out_dir / "preset.json").stat().st_mtime  # when ``start`` began the folder
     with rundir.locked(out_dir):
         return _score_and_report(preset, data_root, out_dir, parts, counts, seed=seed, smoke=smoke, verbose=verbose,
-                                 distribution=distribution, started=started)
+                                 distribution=_one_process(preset), started=started)
+
+
+def _one_process(preset: Preset) -> dict:
+    """The distribution record of a run in this process alone, on the default strategy (the steps')."""
+    return distribution_record(make_strategy("default"), "default", preset.batch_size)
 
 
 def _start_folder(preset: Preset, out_dir: Path) -> None:
