@@ -203,6 +203,11 @@ def smoke_run_preset():
             int(SMOKE_RUN_ARGS[SMOKE_RUN_ARGS.index("--seed") + 1]))
 
 
+# The steps of a run as the notebooks call them, in order (notebooks/build_notebooks.py, ``run_step_by_step``).
+RUN_STEPS = ("runner.start(", "plans.load_data(", "runner.network_data(", "runner.build_network(",
+             "runner.compile_network(", "runner.fit_network(", "runner.finish(")
+
+
 def run_step_by_step(preset, data_root, out, seed: int) -> dict:
     """A run taken as the notebooks take it: the folder, the split, the first network's pipelines, model,
     compile and fit one call each, then ``finish``; returns the report."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agegender_tf.experiments.presets import PRESETS
-from tests.fixtures import REPO_ROOT
+from tests.fixtures import REPO_ROOT, RUN_STEPS
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 FIGURE_TAG = "figure"
@@ -49,8 +49,7 @@ def test_notebook_is_committed_clean_and_matches_the_template(name):
         assert heading in text
     # A student steps through the run (tests/experiments/test_steps.py: the same folder as runner.run).
     code = "\n".join(c.source for c in committed.cells if c.cell_type == "code")
-    steps = ["runner.start(", "plans.load_data(", "runner.network_data(", "runner.build_network(",
-             "runner.compile_network(", "runner.fit_network(", "runner.finish(", "score_run("]
+    steps = [*RUN_STEPS, "score_run("]
     assert [code.find(step) for step in steps] == sorted(code.find(step) for step in steps) and -1 not in \
         [code.find(step) for step in steps] and "runner.run(" not in code
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 from agegender_tf.experiments import plans, runner
 from agegender_tf.experiments.report import metrics_table
-from tests.fixtures import REPO_ROOT, run_step_by_step, smoke_run_preset
+from tests.fixtures import REPO_ROOT, RUN_STEPS, run_step_by_step, smoke_run_preset
 
 # Both paths in one fresh process with TensorFlow's op determinism on (process-wide, so not in the test's
 # own): two fits of one network on a CPU then agree to the bit, and the folders can be compared exactly.
@@ -69,13 +69,10 @@ def test_each_step_hands_the_next_what_it_needs(utkface_layout_root, tmp_path):
 
 
 def test_the_step_by_step_helper_is_the_notebooks_sequence():
-    """``tests.fixtures.run_step_by_step`` calls the steps in the order the notebooks do."""
+    """``tests.fixtures.run_step_by_step`` calls the steps in the order the notebooks do (``RUN_STEPS``;
+    test_notebooks.py holds the notebooks to the same order)."""
     import inspect
 
     source = inspect.getsource(run_step_by_step)
-    notebook = (REPO_ROOT / "notebooks" / "build_notebooks.py").read_text()
-    steps = ["runner.start(", "plans.load_data(", "runner.network_data(", "runner.build_network(",
-             "runner.compile_network(", "runner.fit_network(", "runner.finish("]
-    for text in (source, notebook):
-        positions = [text.find(step) for step in steps]
-        assert -1 not in positions and positions == sorted(positions)
+    positions = [source.find(step) for step in RUN_STEPS]
+    assert -1 not in positions and positions == sorted(positions)

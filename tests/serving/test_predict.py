@@ -264,18 +264,24 @@ def test_cli_bad_model_is_one_line_exit_2(tmp_path, capsys):
     assert len(err) == 1 and "nope.keras: model file not found" in err[0]
 
 
+def _framed_copy(tiny_model, tmp_path, detector: str):
+    """``tiny_model`` in a folder of its own, its card saying it was trained on faces framed by ``detector``."""
+    card = json.loads((tiny_model / "model_card.json").read_text())
+    card["training_data"]["face_crop"] = {"detector": detector, "scale_std": 0.0, "shift_std": 0.0,
+                                          "rotation_std": 0.0}
+    folder = tmp_path / "framed"
+    folder.mkdir()
+    (folder / "best.keras").write_bytes((tiny_model / "best.keras").read_bytes())
+    (folder / "model_card.json").write_text(json.dumps(card))
+    return folder
+
+
 def test_aligned_crops_are_searched_for_the_face_when_the_network_was_trained_framed(tiny_model, tmp_path,
                                                                                      utkface_root):
     """A network trained on detector-framed faces (``training_data.face_crop``) gets the face found inside
     a given crop, framed as in training (``"framing": "detected"``), or the whole crop where no face is
     found (``"whole"``); a network trained on a dataset's own crops keeps the whole crop."""
-    card = json.loads((tiny_model / "model_card.json").read_text())
-    framed_dir = tmp_path / "framed"
-    framed_dir.mkdir()
-    (framed_dir / "best.keras").write_bytes((tiny_model / "best.keras").read_bytes())
-    card["training_data"]["face_crop"] = {"detector": "mtcnn", "scale_std": 0.0, "shift_std": 0.0, "rotation_std": 0.0}
-    (framed_dir / "model_card.json").write_text(json.dumps(card))
-    framed, plain = predict.load(framed_dir), predict.load(tiny_model)
+    framed, plain = predict.load(_framed_copy(tiny_model, tmp_path, "mtcnn")), predict.load(tiny_model)
     face = imaging.load_rgb(utkface_files(utkface_root, 4)[3])
     canvas = np.full((420, 380, 3), 128, np.uint8)
     canvas[100:300, 90:290] = face  # another dataset's crop: the face with a wide margin around it
@@ -303,14 +309,7 @@ def test_crops_searched_in_the_decoding_threads_give_the_answers_of_one_search(t
     per thread); the answers are those of the search run once over the batch in the calling thread."""
     from agegender_tf.serving import faces
 
-    card = json.loads((tiny_model / "model_card.json").read_text())
-    framed_dir = tmp_path / "framed"
-    framed_dir.mkdir()
-    (framed_dir / "best.keras").write_bytes((tiny_model / "best.keras").read_bytes())
-    card["training_data"]["face_crop"] = {"detector": "blazeface", "scale_std": 0.0, "shift_std": 0.0,
-                                          "rotation_std": 0.0}
-    (framed_dir / "model_card.json").write_text(json.dumps(card))
-    framed = predict.load(framed_dir, batch_size=4)
+    framed = predict.load(_framed_copy(tiny_model, tmp_path, "blazeface"), batch_size=4)
     files = utkface_files(utkface_root, 12)
     assert "blazeface" in faces.THREADED_DETECTORS
     threaded = [result for _, result, _ in framed.predict_files(files)]
